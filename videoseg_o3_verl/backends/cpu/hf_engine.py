@@ -1,0 +1,216 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""Token-in/token-out generation with Hugging Face ``generate`` (no Ray): the core of the HF rollout backend.
+
+It mirrors what verl's vLLM server does for the agent loop (`verl/workers/rollout/vllm_rollout/
+vllm_async_server.py:558-758`): the prompt arrives as token ids with image/video pads already expanded,
+the raw images/videos arrive beside it, and the reply is the sampled token ids with their log-probs.
+Device-agnostic: runs on CPU, or on one CUDA GPU when vLLM is not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+VISION_PLACEHOLDER_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
+"""Tokens the policy must never sample: a generated image pad breaks verl's mrope position ids
+(`verl/experimental/agent_loop/agent_loop.py:936-953` counts every pad in prompt+response as a vision token)."""
+
+
+@dataclass(frozen=True)
+class HFEngineConfig:
+    """Settings of the HF generation engine (``actor_rollout_ref.rollout.engine_kwargs.hf``)."""
+
+    dtype: str = "float32"
+    """Weights dtype for generation (``float32`` on CPU; ``bfloat16`` is fine on GPU)."""
+    attn_implementation: str = "sdpa"
+    """Attention kernel; ``sdpa`` works everywhere."""
+    suppress_vision_tokens: bool = True
+    """Never sample vision placeholder tokens (see :data:`VISION_PLACEHOLDER_TOKENS`)."""
+    device: str | None = None
+    """``cpu``/``cuda``/``cuda:N``; ``None`` picks CUDA when available."""
+
+
+@dataclass
+class SamplingRequest:
+    """Normalised sampling parameters of one request (vLLM names, as verl sends them)."""
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    repetition_penalty: float = 1.0
+    logprobs: bool = False
+    stop_token_ids: list[int] = field(default_factory=list)
+    ignore_eos: bool = False
+    seed: int | None = None
+
+    @classmethod
+    def from_verl(cls, params: dict[str, Any], prompt_len: int, prompt_length: int, response_length: int,
+                  max_model_len: int | None) -> SamplingRequest:
+        """Apply verl's max-token rule: explicit ``max_tokens``/``max_new_tokens`` or
+        ``min(response_length, prompt_length + response_length - len(prompt))``, clamped to ``[1, room]``."""
+        params = dict(params)
+        max_len = max_model_len or (prompt_length + response_length)
+        room = max_len - prompt_len
+        if room < 1:
+            raise ValueError(f"Prompt length ({prompt_len}) leaves no room to generate within the maximum context "
+                             f"length ({max_len}); raise rollout.max_model_len or shorten the prompt")
+        if "max_tokens" in params:
+            max_tokens = int(params.pop("max_tokens"))
+        elif "max_new_tokens" in params:
+            max_tokens = int(params.pop("max_new_tokens"))
+        else:
+            max_tokens = min(response_length, prompt_length + response_length - prompt_len)
+        return cls(max_tokens=max(1, min(max_tokens, room)), temperature=float(params.get("temperature", 1.0)),
+                   top_p=float(params.get("top_p", 1.0)), top_k=int(params.get("top_k", -1) or -1),
+                   repetition_penalty=float(params.get("repetition_penalty", 1.0) or 1.0),
+                   logprobs=bool(params.get("logprobs", False)),
+                   stop_token_ids=[int(t) for t in (params.get("stop_token_ids") or [])],
+                   ignore_eos=bool(params.get("ignore_eos", False)), seed=params.get("seed"))
+
+
+def collapse_runs(ids: list[int], token_id: int) -> list[int]:
+    """Collapse consecutive runs of ``token_id`` to a single occurrence (expanded pads → one placeholder)."""
+    out: list[int] = []
+    for tid in ids:
+        if tid == token_id and out and out[-1] == token_id:
+            continue
+        out.append(tid)
+    return out
+
+
+class HFGenerationEngine:
+    """Holds one HF image-text-to-text (or causal LM) model and generates for token-id prompts.
+
+    Thread-safe: generation is serialised with a lock (the model is tiny on CPU; on GPU one request at a
+    time keeps memory predictable). Weights are replaced with :meth:`load_weights` after each training step.
+    """
+
+    def __init__(self, model_path: str, config: HFEngineConfig = HFEngineConfig(), trust_remote_code: bool = False):
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+        self.config = config
+        self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dtype = getattr(torch, config.dtype)
+        hf_config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+        self.is_multimodal = hasattr(hf_config, "vision_config")
+        model_cls = AutoModelForImageTextToText if self.is_multimodal else AutoModelForCausalLM
+        self.model = model_cls.from_pretrained(model_path, dtype=dtype, attn_implementation=config.attn_implementation,
+                                               trust_remote_code=trust_remote_code).to(self.device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+        self.processor = AutoProcessor.from_pretrained(model_path, trust_remote_code=trust_remote_code) \
+            if self.is_multimodal else None
+        vocab = self.tokenizer.get_vocab()
+        self.vision_token_ids = sorted({vocab[t] for t in VISION_PLACEHOLDER_TOKENS if t in vocab})
+        eos = self.model.generation_config.eos_token_id
+        self.eos_token_ids = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else []),
+                                     *( [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else [])})
+        self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_ids[0]
+        self._lock = threading.Lock()
+        self.weights_version = 0
+
+    # ------------------------------------------------------------------ weights
+    def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+        """Load a (possibly partial-precision) state dict; every model weight must be covered.
+
+        Returns the keys that were ignored (names the model does not have, e.g. a seg head that slipped
+        through the filter). Raises ``ValueError`` when model weights are missing, so a name mismatch
+        can never silently leave the rollout on stale weights.
+        """
+        with self._lock:
+            own = self.model.state_dict()
+            unexpected = sorted(k for k in named_tensors if k not in own)
+            missing = sorted(k for k in own if k not in named_tensors)
+            if missing:
+                raise ValueError(f"Weight update does not cover {len(missing)} rollout parameters, e.g. {missing[:5]}; "
+                                 f"received names like {sorted(named_tensors)[:5]}")
+            with torch.no_grad():
+                for name, tensor in own.items():
+                    tensor.copy_(named_tensors[name].to(device=tensor.device, dtype=tensor.dtype))
+            self.weights_version += 1
+        if unexpected:
+            logger.warning("HF rollout ignored %d unexpected weights, e.g. %s", len(unexpected), unexpected[:5])
+        return {"unexpected": unexpected}
+
+    # ------------------------------------------------------------------ inputs
+    def _multimodal_inputs(self, prompt_ids: list[int], image_data, video_data, mm_processor_kwargs) -> dict:
+        if not image_data and not video_data:
+            return {}
+        if self.processor is None:
+            raise ValueError("Images/videos were sent to a text-only model")
+        from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs
+
+        ids = list(prompt_ids)
+        for tid in self.vision_token_ids:
+            ids = collapse_runs(ids, tid)
+        text = self.tokenizer.decode(ids, skip_special_tokens=False)
+        processed = build_multimodal_processor_inputs(self.processor, text=[text], images=image_data or None,
+                                                      videos=video_data or None,
+                                                      mm_processor_kwargs=mm_processor_kwargs)
+        expanded = processed["input_ids"][0].tolist()
+        if len(expanded) != len(prompt_ids) or any(
+                (a in self.vision_token_ids) != (b in self.vision_token_ids) for a, b in zip(expanded, prompt_ids)):
+            raise ValueError(f"Vision placeholders in prompt_ids ({len(prompt_ids)} tokens) do not match the "
+                             f"processor's expansion of the given images/videos ({len(expanded)} tokens); were the "
+                             f"same mm_processor_kwargs used to build the prompt?")
+        keep = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts",
+                "mm_token_type_ids")
+        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in processed.items() if k in keep}
+
+    # ------------------------------------------------------------------ generate
+    def generate(self, prompt_ids: list[int], sampling: SamplingRequest, image_data=None, video_data=None,
+                 mm_processor_kwargs: dict | None = None) -> tuple[list[int], list[float] | None]:
+        """Sample a continuation; returns ``(token_ids, log_probs)`` (log-probs of the sampled tokens under
+        ``softmax(logits / temperature)``, which is what verl's actor recomputes)."""
+        inputs = self._multimodal_inputs(prompt_ids, image_data, video_data, mm_processor_kwargs)
+        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)
+        do_sample = sampling.temperature > 0
+        eos = [] if sampling.ignore_eos else sorted({*self.eos_token_ids, *sampling.stop_token_ids})
+        gen_kwargs = dict(max_new_tokens=sampling.max_tokens, min_new_tokens=sampling.max_tokens if sampling.ignore_eos
+                          else 0, do_sample=do_sample, eos_token_id=eos or None, pad_token_id=self.pad_token_id,
+                          return_dict_in_generate=True, output_logits=True,
+                          repetition_penalty=sampling.repetition_penalty)
+        if do_sample:
+            gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p,
+                              top_k=sampling.top_k if sampling.top_k > 0 else 0)
+        if self.config.suppress_vision_tokens and self.vision_token_ids:
+            gen_kwargs["suppress_tokens"] = self.vision_token_ids
+        with self._lock, torch.no_grad():
+            if sampling.seed is not None:
+                torch.manual_seed(int(sampling.seed))
+            out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **inputs,
+                                      **gen_kwargs)
+        token_ids = out.sequences[0, input_ids.shape[1]:].tolist()
+        if eos:
+            for i, tid in enumerate(token_ids):
+                if tid in eos:
+                    token_ids = token_ids[: i + 1]
+                    break
+        if not sampling.logprobs:
+            return token_ids, None
+        temperature = sampling.temperature if sampling.temperature > 0 else 1.0
+        logits = torch.stack([step[0] for step in out.logits[: len(token_ids)]]).float() / temperature
+        log_probs = torch.log_softmax(logits, dim=-1).gather(-1, torch.tensor(token_ids, device=logits.device)[:, None])
+        return token_ids, log_probs[:, 0].tolist()
+
+    def score(self, prompt_ids: list[int], response_ids: list[int], temperature: float = 1.0, image_data=None,
+              video_data=None, mm_processor_kwargs: dict | None = None) -> list[float]:
+        """Log-probs of given response tokens after the prompt (teacher forcing), e.g. for scripted turns."""
+        ids = list(prompt_ids) + list(response_ids)
+        inputs = self._multimodal_inputs(prompt_ids, image_data, video_data, mm_processor_kwargs)
+        if "mm_token_type_ids" in inputs:
+            mm = inputs["mm_token_type_ids"]
+            inputs["mm_token_type_ids"] = torch.cat([mm, mm.new_zeros((1, len(response_ids)))], dim=1)
+        input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
+        with self._lock, torch.no_grad():
+            logits = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **inputs).logits
+        logits = logits[0, len(prompt_ids) - 1: len(ids) - 1].float() / (temperature if temperature > 0 else 1.0)
+        targets = torch.tensor(response_ids, device=logits.device)[:, None]
+        return torch.log_softmax(logits, dim=-1).gather(-1, targets)[:, 0].tolist()

@@ -1,0 +1,199 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""The HF rollout server (a Ray actor), its replica and the in-worker adapter, registered in verl's registries.
+
+- :class:`HFRolloutServer` serves ``generate`` for verl's agent-loop server manager with the same signature
+  as verl's vLLM server (`verl/workers/rollout/vllm_rollout/vllm_async_server.py:558`), plus the control
+  methods the replica fans out to (`verl/workers/rollout/replica.py:196-240`).
+- :class:`HFReplica` (``RolloutReplicaRegistry`` name ``hf``) starts one server per replica on the node of
+  its first worker.
+- :class:`HFServerAdapter` (``_ROLLOUT_REGISTRY[("hf", "async")]``) lives in the FSDP worker: on a weight sync
+  every rank iterates the per-tensor generator (FSDP all-gathers), and the replica's rank 0 pushes the tensors
+  to its server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import ray
+import torch
+from verl.workers.rollout.base import BaseRollout
+from verl.workers.rollout.replica import RolloutReplica, TokenOutput
+
+from .hf_engine import HFEngineConfig, HFGenerationEngine, SamplingRequest
+from .scripted import ScriptedResponses
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME_PREFIX = "videoseg_hf_server"
+
+
+def server_actor_name(replica_rank: int) -> str:
+    """Ray actor name of the HF server of a replica (the adapter finds its server by this name)."""
+    job = ray.get_runtime_context().get_job_id()
+    return f"{SERVER_NAME_PREFIX}_{job}_{replica_rank}"
+
+
+def engine_config_from(rollout_config) -> HFEngineConfig:
+    """``rollout.engine_kwargs.hf`` → :class:`HFEngineConfig` (unknown keys raise, naming the key)."""
+    kwargs = dict((getattr(rollout_config, "engine_kwargs", None) or {}).get("hf", None) or {})
+    kwargs.pop("scripted_responses", None)
+    allowed = set(HFEngineConfig.__dataclass_fields__)
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise ValueError(f"[rollout.engine_kwargs.hf] unknown keys {unknown}; allowed: {sorted(allowed)}")
+    return HFEngineConfig(**kwargs)
+
+
+class HFRolloutServer:
+    """Token-in/token-out server backed by :class:`HFGenerationEngine` (wrapped with ``ray.remote``)."""
+
+    def __init__(self, config, model_config, replica_rank: int = 0):
+        from verl.utils.config import omega_conf_to_dataclass
+        from verl.workers.config import HFModelConfig, RolloutConfig
+
+        config = omega_conf_to_dataclass(config, dataclass_type=RolloutConfig) if not isinstance(
+            config, RolloutConfig) else config
+        model_config = omega_conf_to_dataclass(model_config, dataclass_type=HFModelConfig) if not isinstance(
+            model_config, HFModelConfig) else model_config
+        self.config = config
+        self.replica_rank = replica_rank
+        self.engine = HFGenerationEngine(model_config.local_path, engine_config_from(config),
+                                         trust_remote_code=getattr(model_config, "trust_remote_code", False))
+        hf_kwargs = (getattr(config, "engine_kwargs", None) or {}).get("hf", None) or {}
+        script = hf_kwargs.get("scripted_responses") or os.environ.get("VIDEOSEG_O3_SCRIPTED_ROLLOUT")
+        self.script = ScriptedResponses.load(script) if script else None
+        self.global_steps: int | None = None
+        self._paused = asyncio.Event()
+        self._paused.set()
+        self._requests = 0
+
+    async def generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], request_id: str,
+                       image_data: list | None = None, video_data: list | None = None, audio_data: list | None = None,
+                       mm_processor_kwargs: dict | None = None, priority: int = 0, **kwargs) -> TokenOutput:
+        if audio_data:
+            raise ValueError("The HF rollout backend does not support audio inputs")
+        await self._paused.wait()
+        prompt_ids = [int(t) for t in prompt_ids]
+        sampling = SamplingRequest.from_verl(sampling_params, len(prompt_ids), self.config.prompt_length,
+                                             self.config.response_length, self.config.max_model_len)
+        if sampling.seed is None:
+            sampling.seed = hash((self.config.seed, self.replica_rank, self._requests, request_id)) % (2**31)
+        self._requests += 1
+        scripted = self._scripted_reply(prompt_ids)
+        if scripted is not None:
+            token_ids = scripted[: sampling.max_tokens]
+            log_probs = await asyncio.to_thread(self.engine.score, prompt_ids, token_ids, sampling.temperature,
+                                                image_data, video_data, mm_processor_kwargs)
+            log_probs = log_probs if sampling.logprobs else None
+        else:
+            token_ids, log_probs = await asyncio.to_thread(self.engine.generate, prompt_ids, sampling, image_data,
+                                                           video_data, mm_processor_kwargs)
+        return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason="completed",
+                           extra_fields={"global_steps": self.global_steps, "scripted": scripted is not None})
+
+    def _scripted_reply(self, prompt_ids: list[int]) -> list[int] | None:
+        if self.script is None:
+            return None
+        text = self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=False)
+        reply = self.script.pick(text)
+        return None if reply is None else self.engine.tokenizer.encode(reply, add_special_tokens=False)
+
+    async def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+        return await asyncio.to_thread(self.engine.load_weights, named_tensors)
+
+    async def weights_version(self) -> int:
+        return self.engine.weights_version
+
+    async def set_global_steps(self, global_steps: int) -> None:
+        self.global_steps = global_steps
+
+    async def abort_all_requests(self, reject_request: bool = False) -> None:
+        self._paused.clear()
+
+    async def resume_generation(self) -> None:
+        self._paused.set()
+
+    # Memory management is a no-op: the tiny/standalone HF model stays resident.
+    async def wake_up(self):
+        return None
+
+    async def sleep(self):
+        return None
+
+    async def clear_kv_cache(self):
+        return None
+
+    async def release_kv_cache(self):
+        return None
+
+    async def resume_kv_cache(self):
+        return None
+
+    async def start_profile(self, **kwargs):
+        return None
+
+    async def stop_profile(self):
+        return None
+
+
+class HFReplica(RolloutReplica):
+    """One HF server per replica, placed on the node of the replica's first worker."""
+
+    async def launch_servers(self):
+        node_id = ray.get_runtime_context().get_node_id()
+        if self.workers:
+            node_id = await self.workers[0].__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())
+        use_gpu = torch.cuda.is_available()
+        server = ray.remote(HFRolloutServer).options(
+            name=server_actor_name(self.replica_rank),
+            scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=node_id,
+                                                                                              soft=False),
+            num_cpus=0, num_gpus=0.01 if use_gpu else 0, max_concurrency=self.max_concurrency,
+        ).remote(config=self.config, model_config=self.model_config, replica_rank=self.replica_rank)
+        await server.weights_version.remote()  # wait until the model is loaded (errors surface here)
+        self.servers = [server]
+        self._server_handle = server
+        self._server_address = f"hf-replica-{self.replica_rank}"
+
+
+class HFServerAdapter(BaseRollout):
+    """In-worker adapter: pushes the trainer's weights to this replica's HF server."""
+
+    def __init__(self, config, model_config, device_mesh, replica_rank: int = -1):
+        super().__init__(config, model_config, device_mesh)
+        rank = int(os.environ.get("RANK", 0))
+        rollout_world_size = (self.config.tensor_model_parallel_size * self.config.data_parallel_size
+                              * self.config.pipeline_model_parallel_size)
+        self.replica_rank = rank // rollout_world_size if replica_rank == -1 else replica_rank
+        self.is_leader = rank % rollout_world_size == 0
+        self._server = None
+
+    def _server_handle(self):
+        if self._server is None:
+            self._server = ray.get_actor(server_actor_name(self.replica_rank))
+        return self._server
+
+    async def resume(self, tags: list[str]):
+        return None
+
+    async def release(self):
+        return None
+
+    async def update_weights(self, weights, wire_format: str = "named_tensors", global_steps: int | None = None,
+                             **kwargs):
+        if wire_format != "named_tensors":
+            raise ValueError(f"HF rollout supports wire_format='named_tensors' only, got {wire_format!r}")
+        state = {}
+        for name, tensor in weights:  # every rank iterates: FSDP all-gathers inside the generator
+            if self.is_leader:
+                full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+                state[name] = full.detach().to("cpu", copy=True)
+        if self.is_leader:
+            server = self._server_handle()
+            await server.load_weights.remote(state)
+            if global_steps is not None:
+                await server.set_global_steps.remote(global_steps)

@@ -1,0 +1,127 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""Constants of the video-crop environment with the training (spec §1.4, §2.2) and eval (spec §2.3) presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+MODES = ("train", "eval")
+"""Environment variants: the RL rollout protocol and the benchmark inference protocol."""
+
+INITIAL_RESIZE_RULES = ("smart", "limit")
+"""How first-turn frames are resized: Qwen `smart_resize` (snapped) or the area-limit rescale (unsnapped)."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """All numbers of the environment. Use `EnvConfig.train()` / `EnvConfig.eval()` (optionally with overrides)."""
+
+    mode: Literal["train", "eval"] = "train"
+    """Which protocol: "train" (RL rollout, spec §2.2) or "eval" (inference, spec §2.3)."""
+
+    num_low_res: int = 10
+    """Low-resolution ("temporal") frames in the first user turn: 10 train / 20 eval."""
+
+    num_high_res: int = 5
+    """High-resolution ("spatial") frames in the first user turn: 5 train / 8 eval."""
+
+    low_res_min_pixels: int = 4 * 28 * 28
+    """Lower area bound of every low-resolution frame (3,136 px)."""
+
+    low_res_max_pixels: int = 32 * 28 * 28
+    """Upper area bound of every low-resolution frame (25,088 px)."""
+
+    high_res_min_pixels: int = 4 * 28 * 28
+    """Lower area bound of the first-turn high-resolution frames (3,136 px)."""
+
+    high_res_max_pixels: int = 128 * 28 * 28
+    """Upper area bound of the first-turn high-resolution frames: 100,352 train / 200,704 eval."""
+
+    keyframe_min_pixels: int = 4 * 28 * 28
+    """Lower area bound of the keyframe returned by a `<select>` (3,136 px)."""
+
+    keyframe_max_pixels: int = 256 * 28 * 28
+    """Upper area bound of the keyframe returned by a `<select>`: 200,704 train / 401,408 eval."""
+
+    max_frames_per_round: int = 5
+    """Most low-resolution frames returned by one `<select>` (sampled from the inclusive interval)."""
+
+    max_turns: int = 3
+    """Most assistant turns per episode, the final answer included."""
+
+    max_new_tokens: int = 512
+    """Generation budget per assistant turn: 512 train / 1024 eval."""
+
+    patch_factor: int = 28
+    """Side multiple used by `smart_resize` for first-turn frames: 28 (Qwen2.5-VL numbers) or 32 (Qwen3-VL)."""
+
+    min_side: int = 28
+    """Smallest side produced by the area-limit rescale of `<select>` frames."""
+
+    initial_resize: Literal["smart", "limit"] = "smart"
+    """First-turn resize rule: "smart" = `smart_resize` + PIL resize (RL dataset, spec §1.4); "limit" = the
+    area-limit rescale that the released eval dataset applies to its initial frames (not stated in the spec)."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"[EnvConfig] mode must be one of {MODES}, got {self.mode!r}")
+        if self.initial_resize not in INITIAL_RESIZE_RULES:
+            raise ValueError(
+                f"[EnvConfig] initial_resize must be one of {INITIAL_RESIZE_RULES}, got {self.initial_resize!r}"
+            )
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("mode", "initial_resize"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"[EnvConfig] {f.name} must be an int, got {value!r} ({type(value).__name__})")
+            if value < 1:
+                raise ValueError(f"[EnvConfig] {f.name} must be >= 1, got {value}")
+        for prefix in ("low_res", "high_res", "keyframe"):
+            lo, hi = getattr(self, f"{prefix}_min_pixels"), getattr(self, f"{prefix}_max_pixels")
+            if lo > hi:
+                raise ValueError(f"[EnvConfig] {prefix}_min_pixels ({lo}) must be <= {prefix}_max_pixels ({hi})")
+
+    @classmethod
+    def train(cls, **overrides) -> EnvConfig:
+        """Preset of the RL rollout (spec §1.4, §2.2): 10 + 5 initial frames, keyframe ≤ 200,704 px, 512 tokens."""
+        values = dict(
+            mode="train",
+            num_low_res=10,
+            num_high_res=5,
+            high_res_max_pixels=128 * 28 * 28,
+            keyframe_max_pixels=256 * 28 * 28,
+            max_new_tokens=512,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def eval(cls, **overrides) -> EnvConfig:
+        """Preset of benchmark inference (spec §2.3): 20 + 8 initial frames, keyframe ≤ 401,408 px, 1024 tokens."""
+        values = dict(
+            mode="eval",
+            num_low_res=20,
+            num_high_res=8,
+            high_res_max_pixels=256 * 28 * 28,
+            keyframe_max_pixels=512 * 28 * 28,
+            max_new_tokens=1024,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    @staticmethod
+    def turn0_keyframe(num_frames: int) -> int:
+        """Keyframe whose mask is decoded for the turn-0 [SEG] in training: the middle frame `L // 2` (spec §2.2).
+
+        Example:
+            >>> EnvConfig.turn0_keyframe(7), EnvConfig.turn0_keyframe(8), EnvConfig.turn0_keyframe(1)
+            (3, 4, 0)
+        """
+        if isinstance(num_frames, bool) or not isinstance(num_frames, int):
+            raise TypeError(f"num_frames must be an int, got {num_frames!r}")
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        return num_frames // 2

@@ -1,0 +1,204 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""User-message content the environment shows: the first turn (spec §1.5, §2.3) and `<select>` observations (§2.2).
+
+Pure given a frame loader: `video` is anything with `__len__` and `get_frames(indices) -> list[PIL.Image]`
+(e.g. `videoseg_o3_verl.video.VideoSource`). Content items use the Qwen/verl chat format
+`{"type": "image", "image": PIL.Image}` and `{"type": "text", "text": str}`. Index lists are rendered from
+Python ints ("[0, 11, 22]"), never NumPy reprs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from PIL import Image
+
+from videoseg_o3_verl.env.actions import Action
+from videoseg_o3_verl.env.config import EnvConfig
+from videoseg_o3_verl.env.frames import initial_frame_indices, sample_interval_frames
+from videoseg_o3_verl.env.prompts import (
+    INITIAL_HIGH_RES_TEXT,
+    INITIAL_LOW_RES_TEXT,
+    OBS_CONTINUE_TEXT,
+    OBS_KEYFRAME_TEXT,
+    OBS_LOW_RES_TEXT,
+    SEG_COT_SYS,
+    SEG_COT_TEMPORAL_TEMPLATE,
+    SEG_COT_TEMPORAL_TEMPLATE_EVAL,
+)
+from videoseg_o3_verl.video.resize import resize_for_llm, resize_to_limit
+
+
+class FrameLoader(Protocol):
+    """What the renderers need from a video."""
+
+    def __len__(self) -> int: ...
+
+    def get_frames(self, indices: list[int]) -> list[Image.Image]: ...
+
+
+@dataclass(frozen=True)
+class ShownFrames:
+    """Which frames one user message showed, in content order, and at which size."""
+
+    low_res_indices: list[int] = field(default_factory=list)
+    """Indices of the low-resolution frames (first-turn temporal frames or the select interval samples)."""
+
+    high_res_indices: list[int] = field(default_factory=list)
+    """Indices of the high-resolution frames (first-turn spatial frames, or `[keyframe]` for a select)."""
+
+    low_res_sizes: list[tuple[int, int]] = field(default_factory=list)
+    """(width, height) of each low-resolution image as shown."""
+
+    high_res_sizes: list[tuple[int, int]] = field(default_factory=list)
+    """(width, height) of each high-resolution image as shown."""
+
+    keyframe: int | None = None
+    """The selected keyframe for a select observation; None for the first turn."""
+
+
+def _render_indices(indices: list[int]) -> str:
+    # str() of a list of Python ints: "[0, 11, 22]".
+    return str([int(i) for i in indices])
+
+
+def _load(video: FrameLoader, indices: list[int]) -> dict[int, Image.Image]:
+    """Decode every needed frame in one batched call; {index: image}."""
+    unique = sorted(set(indices))
+    frames = video.get_frames(unique)
+    if len(frames) != len(unique):
+        raise ValueError(f"get_frames returned {len(frames)} images for {len(unique)} indices {unique}")
+    return dict(zip(unique, frames, strict=True))
+
+
+def _image(img: Image.Image) -> dict[str, Any]:
+    return {"type": "image", "image": img}
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _check_question(question: object) -> str:
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a str, got {type(question).__name__}")
+    return question
+
+
+def initial_user_content(
+    video: FrameLoader, question: str, config: EnvConfig
+) -> tuple[list[dict[str, Any]], ShownFrames]:
+    """Content of the first user message (spec §1.5 train, §2.3 eval).
+
+    Order: [image] * n_low, INITIAL_LOW_RES_TEXT, [image] * n_high, INITIAL_HIGH_RES_TEXT, query text
+    (SEG_COT_TEMPORAL_TEMPLATE in train, SEG_COT_TEMPORAL_TEMPLATE_EVAL in eval). Frame choice follows
+    `initial_frame_indices(L, count, config.mode)`. With `config.initial_resize == "smart"` frames are resized
+    by `resize_for_llm` (sides multiple of `config.patch_factor`); with "limit" by `resize_to_limit`.
+
+    Args:
+        video: frame loader with L = len(video) >= 1 frames.
+        question: the referring / reasoning expression.
+        config: environment constants (mode, counts, pixel budgets).
+
+    Returns:
+        (content, shown): the message content list and the frames it shows.
+    """
+    question = _check_question(question)
+    num_frames = len(video)
+    low = initial_frame_indices(num_frames, config.num_low_res, config.mode)
+    high = initial_frame_indices(num_frames, config.num_high_res, config.mode)
+    frames = _load(video, low + high)
+
+    def resize(img: Image.Image, min_pixels: int, max_pixels: int) -> Image.Image:
+        if config.initial_resize == "smart":
+            return resize_for_llm(img, config.patch_factor, min_pixels, max_pixels)
+        return resize_to_limit(img, min_pixels, max_pixels, config.min_side)
+
+    low_images = [resize(frames[i], config.low_res_min_pixels, config.low_res_max_pixels) for i in low]
+    high_images = [resize(frames[i], config.high_res_min_pixels, config.high_res_max_pixels) for i in high]
+    template = SEG_COT_TEMPORAL_TEMPLATE if config.mode == "train" else SEG_COT_TEMPORAL_TEMPLATE_EVAL
+    content = (
+        [_image(img) for img in low_images]
+        + [_text(INITIAL_LOW_RES_TEXT.format(n=len(low), indices=_render_indices(low)))]
+        + [_image(img) for img in high_images]
+        + [_text(INITIAL_HIGH_RES_TEXT.format(n=len(high), indices=_render_indices(high)))]
+        + [_text(template.format(question=question, total_frames=num_frames))]
+    )
+    shown = ShownFrames(
+        low_res_indices=list(low),
+        high_res_indices=list(high),
+        low_res_sizes=[img.size for img in low_images],
+        high_res_sizes=[img.size for img in high_images],
+    )
+    return content, shown
+
+
+def select_observation_content(
+    video: FrameLoader, action: Action, question: str, config: EnvConfig
+) -> tuple[list[dict[str, Any]], ShownFrames]:
+    """Content of the user message answering a `<select>` (spec §2.2 step 5; same layout in eval, §2.3).
+
+    Order: [image] * n (frames `sample_interval_frames(start, end, config.max_frames_per_round)`, each
+    `resize_to_limit`-ed to [low_res_min_pixels, low_res_max_pixels]), OBS_LOW_RES_TEXT, [image] keyframe
+    (`resize_to_limit` to [keyframe_min_pixels, keyframe_max_pixels]), OBS_KEYFRAME_TEXT, OBS_CONTINUE_TEXT.
+
+    Args:
+        video: frame loader with L = len(video) frames.
+        action: a "select" action whose (clamped) start/end/keyframe lie in [0, L-1] with start <= end.
+        question: the referring / reasoning expression.
+        config: environment constants.
+
+    Returns:
+        (content, shown) with `shown.keyframe == action.keyframe` and `shown.high_res_indices == [keyframe]`.
+
+    Raises:
+        ValueError: the action is not a select, or its indices do not fit this video.
+    """
+    question = _check_question(question)
+    if not isinstance(action, Action) or action.kind != "select":
+        raise ValueError(f"select_observation_content needs an Action of kind 'select', got {action!r}")
+    num_frames = len(video)
+    start, end, keyframe = action.start, action.end, action.keyframe
+    if any(not isinstance(v, int) for v in (start, end, keyframe)) or not (
+        0 <= start <= end < num_frames and 0 <= keyframe < num_frames
+    ):
+        raise ValueError(
+            f"select action start={start} end={end} keyframe={keyframe} does not fit a video of {num_frames} "
+            "frames (expected 0 <= start <= end <= L-1 and 0 <= keyframe <= L-1; parse with this L)"
+        )
+    temporal = sample_interval_frames(start, end, config.max_frames_per_round)
+    frames = _load(video, temporal + [keyframe])
+    low_images = [
+        resize_to_limit(frames[i], config.low_res_min_pixels, config.low_res_max_pixels, config.min_side)
+        for i in temporal
+    ]
+    key_image = resize_to_limit(
+        frames[keyframe], config.keyframe_min_pixels, config.keyframe_max_pixels, config.min_side
+    )
+    content = (
+        [_image(img) for img in low_images]
+        + [_text(OBS_LOW_RES_TEXT.format(n=len(temporal), indices=_render_indices(temporal)))]
+        + [_image(key_image)]
+        + [_text(OBS_KEYFRAME_TEXT.format(keyframe=int(keyframe)))]
+        + [_text(OBS_CONTINUE_TEXT.format(question=question))]
+    )
+    shown = ShownFrames(
+        low_res_indices=list(temporal),
+        high_res_indices=[int(keyframe)],
+        low_res_sizes=[img.size for img in low_images],
+        high_res_sizes=[key_image.size],
+        keyframe=int(keyframe),
+    )
+    return content, shown
+
+
+def system_message() -> dict[str, Any]:
+    """The system message `{"role": "system", "content": SEG_COT_SYS}` (spec §1.5)."""
+    return {"role": "system", "content": SEG_COT_SYS}
+
+
+def initial_messages(video: FrameLoader, question: str, config: EnvConfig) -> list[dict[str, Any]]:
+    """`[system_message(), {"role": "user", "content": initial_user_content(...)[0]}]`."""
+    content, _ = initial_user_content(video, question, config)
+    return [system_message(), {"role": "user", "content": content}]
