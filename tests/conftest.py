@@ -1,0 +1,55 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""Test tiers (markers declared in pyproject.toml):
+
+- default (`bash scripts/run_tests.sh`): everything below except `gpu`; includes `e2e` (verl's real trainer on
+  CPU, ~1 min per run) and `ray` tests.
+- fast unit tests only: `bash scripts/run_tests.sh -m "not e2e and not ray and not slow"`.
+- GPU smoke (on a CUDA machine): `bash scripts/run_tests.sh -m gpu`.
+
+Tiny models are built once per machine into the cache (``$VIDEOSEG_O3_CACHE`` or ``~/.cache/videoseg_o3``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device (GPU smoke tier)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen25_path():
+    from videoseg_o3_verl.model.tiny import tiny_qwen_vl
+
+    return tiny_qwen_vl("qwen2_5_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_path():
+    from videoseg_o3_verl.model.tiny import tiny_qwen_vl
+
+    return tiny_qwen_vl("qwen3_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_sam2_path():
+    from videoseg_o3_verl.model.tiny import tiny_sam2
+
+    return tiny_sam2()

@@ -1,0 +1,157 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""The ``videoseg-o3`` command: one subcommand per verb, each a thin wrapper over a library function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+class Subcommand:
+    """Base of a CLI verb: ``add(subparsers)`` declares arguments, ``run(args)`` does the work."""
+
+    name = ""
+    help = ""
+
+    def add(self, subparsers) -> argparse.ArgumentParser:
+        parser = subparsers.add_parser(self.name, help=self.help, description=self.help)
+        parser.set_defaults(handler=self.run)
+        return parser
+
+    def run(self, args: argparse.Namespace) -> int:
+        raise NotImplementedError
+
+
+class BuildTiny(Subcommand):
+    name = "build-tiny"
+    help = "Build (or find in the cache) the tiny random Qwen-VL and SAM2 checkpoints; prints their paths."
+
+    def add(self, subparsers):
+        parser = super().add(subparsers)
+        parser.add_argument("--kind", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
+        parser.add_argument("--cache-dir", default=None, help="Cache root (default $VIDEOSEG_O3_CACHE or ~/.cache)")
+        return parser
+
+    def run(self, args):
+        from .model.tiny import tiny_qwen_vl, tiny_sam2
+
+        print(f"qwen_vl: {tiny_qwen_vl(args.kind, root=args.cache_dir)}")
+        print(f"sam2:    {tiny_sam2(root=args.cache_dir)}")
+        return 0
+
+
+class Smoke(Subcommand):
+    name = "smoke"
+    help = "Plain GRPO for 2 steps through verl's trainer on CPU (tiny Qwen-VL, image+video prompts)."
+
+    def add(self, subparsers):
+        parser = super().add(subparsers)
+        parser.add_argument("--output-dir", default="outputs/smoke")
+        parser.add_argument("--kind", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
+        parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.total_training_steps=3")
+        return parser
+
+    def run(self, args):
+        from .launch import compose_recipe, run_trainer
+        from .model.tiny import tiny_qwen_vl
+        from .smoke import build_smoke_dataset
+
+        out = Path(args.output_dir).resolve()
+        train, val = build_smoke_dataset(out / "data")
+        overrides = [f"actor_rollout_ref.model.path={tiny_qwen_vl(args.kind)}", f"data.train_files={train}",
+                     f"data.val_files={val}", f"trainer.default_local_dir={out / 'checkpoints'}", *args.overrides]
+        run_trainer(compose_recipe("tiny_cpu_grpo", overrides))
+        return 0
+
+
+class Train(Subcommand):
+    name = "train"
+    help = "Train with a recipe: videoseg-o3 train --config-name NAME [hydra overrides] [--cfg job]."
+
+    def add(self, subparsers):
+        parser = super().add(subparsers)
+        parser.add_argument("--config-name", required=True, help="Recipe name (file in recipes/ without .yaml)")
+        parser.add_argument("--config-path", default=None, help="Directory of recipes (default: shipped recipes)")
+        parser.add_argument("--cfg", choices=["job"], default=None, help="Print the resolved config and exit")
+        parser.add_argument("overrides", nargs="*", help="Hydra overrides")
+        return parser
+
+    def run(self, args):
+        from .launch import compose_recipe, resolved_yaml, run_trainer
+
+        cfg = compose_recipe(args.config_name, args.overrides, args.config_path)
+        if args.cfg == "job":
+            print(resolved_yaml(cfg))
+            return 0
+        run_trainer(cfg)
+        return 0
+
+
+class Demo(Subcommand):
+    name = "demo"
+    help = "The embedded CPU demo: synthetic RVOS data, tiny models, a few VideoSEG-O3 RL steps, HTML report."
+
+    def add(self, subparsers):
+        parser = super().add(subparsers)
+        parser.add_argument("--output-dir", default="demo_output")
+        parser.add_argument("--steps", type=int, default=3)
+        parser.add_argument("overrides", nargs="*", help="Hydra overrides for the tiny_cpu recipe")
+        return parser
+
+    def run(self, args):
+        try:
+            from .demo import run_demo
+        except ImportError:
+            # Until the full VideoSEG-O3 demo exists, the demo is the plain GRPO smoke run.
+            return Smoke().run(argparse.Namespace(output_dir=args.output_dir, kind="qwen2_5_vl",
+                                                  overrides=[f"trainer.total_training_steps={args.steps}",
+                                                             *args.overrides]))
+        return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides)
+
+
+class ServeReward(Subcommand):
+    name = "serve-reward"
+    help = "Start the SAM2 reward HTTP service (arguments are those of videoseg_reward.app)."
+
+    def add(self, subparsers):
+        parser = subparsers.add_parser(self.name, help=self.help, add_help=False)
+        parser.set_defaults(handler=self.run)
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+        return parser
+
+    def run(self, args):
+        from videoseg_reward.app import main as serve_main
+
+        return serve_main(args.rest) or 0
+
+
+SUBCOMMANDS = [Demo(), Smoke(), Train(), BuildTiny(), ServeReward()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videoseg-o3", description="VideoSEG-O3 on verl")
+    subparsers = parser.add_subparsers(title="commands")
+    for command in SUBCOMMANDS:
+        command.add(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 0
+    if unknown:
+        if hasattr(args, "rest"):
+            args.rest = [*unknown, *args.rest]
+        elif hasattr(args, "overrides"):
+            args.overrides = [*args.overrides, *unknown]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
