@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 """Bump when a builder changes so stale cache entries are not reused."""
 
 QWEN_SPECIAL_TOKENS = (
@@ -144,7 +144,7 @@ def build_tiny_tokenizer(spec: TinyQwenVLSpec):
     tokenizer = Qwen2Tokenizer(vocab=state["vocab"], merges=merges, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                unk_token=None, bos_token=None)
     tokenizer.add_special_tokens({"additional_special_tokens": [AddedToken(t, special=True, normalized=False)
-                                                                for t in QWEN_SPECIAL_TOKENS[3:]]})
+                                                                for t in QWEN_SPECIAL_TOKENS]})
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TEXT_TOKENS])
     tokenizer.add_tokens([AddedToken(SEG_TOKEN, special=True, normalized=False)], special_tokens=True)
     return tokenizer
@@ -176,13 +176,15 @@ def _build_qwen2_5_vl(spec: TinyQwenVLSpec, tokenizer):
                          num_attention_heads=spec.hidden_size // head_dim, num_key_value_heads=2,
                          max_position_embeddings=32768, tie_word_embeddings=False,
                          rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
+                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                         bos_token_id=ids["<|endoftext|>"]),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=spec.hidden_size,
                            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
                            fullatt_block_indexes=[1]),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=False,
+        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=False,
     )
     model = Qwen2_5_VLForConditionalGeneration(config)
     size = {"shortest_edge": spec.min_pixels, "longest_edge": spec.max_pixels}

@@ -20,11 +20,17 @@ logger = logging.getLogger(__name__)
 APPLIED: set[str] = set()
 """Names of the fixes applied in this process."""
 
+ORIGINALS: dict[str, object] = {}
+"""The upstream objects each fix replaced (kept so tests can reproduce the bug)."""
+
 
 def _replace(module_names: list[str], attribute: str, replacement) -> None:
     for name in module_names:
         module = importlib.import_module(name)
         if hasattr(module, attribute):
+            current = getattr(module, attribute)
+            if current is not replacement:
+                ORIGINALS.setdefault(attribute, current)
             setattr(module, attribute, replacement)
 
 
