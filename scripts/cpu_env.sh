@@ -1,5 +1,5 @@
 # Environment for running verl on CPU with the videoseg-o3 plugin (sourced by the run scripts).
-export VERL_PLATFORM="${VERL_PLATFORM:-cpu}"
+# The CPU platform is auto-detected on machines without an accelerator (set VERL_PLATFORM=cpu to force it).
 export FORCE_QWENVL_VIDEO_READER="${FORCE_QWENVL_VIDEO_READER:-decord}"
 export WANDB_MODE="${WANDB_MODE:-disabled}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

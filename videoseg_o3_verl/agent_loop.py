@@ -77,6 +77,7 @@ class VideoSegO3AgentLoop(AgentLoopBase):
         request_id = uuid4().hex
         pending_keyframe = EnvConfig.turn0_keyframe(num_frames)
         stop_reason = "max_turns"
+        server_fields: dict[str, Any] = {}  # global_steps / min_ / max_global_steps tags verl's metrics read
         for turn in range(self.env.max_turns):
             # 3. generate one assistant turn (per-turn budget and what is left of the response budget)
             budget = min(self.env.max_new_tokens, self.response_length - len(mask))
@@ -85,6 +86,10 @@ class VideoSegO3AgentLoop(AgentLoopBase):
                                                         image_data=images or None,
                                                         mm_processor_kwargs=self._get_mm_processor_kwargs())
             tokens, token_logprobs = list(output.token_ids), output.log_probs
+            if not server_fields:
+                server_fields.update(output.extra_fields or {})
+            elif (output.extra_fields or {}).get("max_global_steps") is not None:
+                server_fields["max_global_steps"] = output.extra_fields["max_global_steps"]
             cut = next((i for i, t in enumerate(tokens) if t in self.vision_token_ids), None)
             if cut is not None:  # a sampled vision placeholder would break mrope position ids: end here
                 tokens, token_logprobs = tokens[:cut], (token_logprobs[:cut] if token_logprobs else token_logprobs)
@@ -142,7 +147,7 @@ class VideoSegO3AgentLoop(AgentLoopBase):
             multi_modal_data={"images": images},
             num_turns=2 * len(trajectory.turns),
             metrics={},
-            extra_fields=trajectory.to_extra_fields(),
+            extra_fields={**server_fields, **trajectory.to_extra_fields()},
         )
 
 

@@ -51,11 +51,32 @@ def register_all() -> None:
         fixes.apply_all(cpu=bool(is_cpu))
 
     _step("fixes", _fixes)
+    _step("resolvers", register_resolvers)
     for name, module in (("agent_loop", "videoseg_o3_verl.agent_loop"),
                          ("engine", "videoseg_o3_verl.verl_ext.engine"),
                          ("trainer", "videoseg_o3_verl.verl_ext.trainer"),
                          ("reward_manager", "videoseg_o3_verl.verl_ext.reward_manager")):
         _step(name, lambda module=module: _import_if_present(module))
+
+
+def settings_json(node) -> str:
+    """OmegaConf resolver ``${videoseg_json:${videoseg_o3}}``: the section as one JSON string.
+
+    verl applies ``actor_rollout_ref.model.override_config`` to the HF config and recurses into dict values
+    (`verl/utils/model.py:75-85`), so the ``videoseg_o3`` settings travel to the engine as a string; the engine
+    parses it and removes it from the HF config.
+    """
+    import json
+
+    from omegaconf import DictConfig, OmegaConf
+
+    return json.dumps(OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node)
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("videoseg_json", settings_json, replace=True)
 
 
 def _import_if_present(module: str) -> bool:

@@ -17,7 +17,7 @@ def run_cli(args: list[str], workdir: Path, env: dict[str, str] | None = None, t
             ) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """Run ``python -m videoseg_o3_verl <args>`` with the file tracker on; returns (process, metric rows)."""
     metrics_path = workdir / "metrics.jsonl"
-    full_env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_path), "VERL_PLATFORM": "cpu",
+    full_env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_path), 
                 "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "videoseg_o3_verl", *args], cwd=workdir, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

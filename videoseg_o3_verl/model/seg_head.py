@@ -43,6 +43,8 @@ class SegHeadOutput:
     """[N] float32 predicted IoU of that mask."""
     best_index: torch.Tensor
     """[N] long index of the chosen mask among the decoder's multimask outputs (0..2)."""
+    embedding: torch.Tensor | None = None
+    """[N, C] the projected prompt embeddings (set by :meth:`SegHead.forward`; the SAM2 reward service's input)."""
 
 
 class SegHead(nn.Module):
@@ -170,7 +172,9 @@ class SegHead(nn.Module):
         Returns:
             :class:`SegHeadOutput` with ``mask_logits`` [N, h, w] float32 and ``iou_pred`` [N].
         """
-        return self.decode(self.embed(seg_hidden), features)
+        prompt = self.embed(seg_hidden)
+        out = self.decode(prompt, features)
+        return SegHeadOutput(out.mask_logits, out.iou_pred, out.best_index, prompt.float())
 
     def decode_on_frames(self, seg_hidden: torch.Tensor, features: FrameFeatures) -> torch.Tensor:
         """Each of N prompts decoded on every one of T frames independently (image mode, no memory).

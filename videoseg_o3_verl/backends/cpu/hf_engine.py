@@ -35,6 +35,9 @@ class HFEngineConfig:
     """Never sample vision placeholder tokens (see :data:`VISION_PLACEHOLDER_TOKENS`)."""
     device: str | None = None
     """``cpu``/``cuda``/``cuda:N``; ``None`` picks CUDA when available."""
+    max_parallel: int = 2
+    """Requests generated at the same time (threads; torch releases the GIL in its kernels). On a CPU with
+    ``OMP_NUM_THREADS=1`` this is how concurrent trajectories use several cores."""
 
 
 @dataclass
@@ -76,6 +79,21 @@ class SamplingRequest:
                    ignore_eos=bool(params.get("ignore_eos", False)), seed=params.get("seed"))
 
 
+class _all_slots:
+    """Context manager holding every slot of a semaphore (exclusive access)."""
+
+    def __init__(self, semaphore: threading.BoundedSemaphore, count: int):
+        self.semaphore, self.count = semaphore, count
+
+    def __enter__(self):
+        for _ in range(self.count):
+            self.semaphore.acquire()
+
+    def __exit__(self, *exc):
+        for _ in range(self.count):
+            self.semaphore.release()
+
+
 def collapse_runs(ids: list[int], token_id: int) -> list[int]:
     """Collapse consecutive runs of ``token_id`` to a single occurrence (expanded pads → one placeholder)."""
     out: list[int] = []
@@ -89,8 +107,8 @@ def collapse_runs(ids: list[int], token_id: int) -> list[int]:
 class HFGenerationEngine:
     """Holds one HF image-text-to-text (or causal LM) model and generates for token-id prompts.
 
-    Thread-safe: generation is serialised with a lock (the model is tiny on CPU; on GPU one request at a
-    time keeps memory predictable). Weights are replaced with :meth:`load_weights` after each training step.
+    Thread-safe: up to ``config.max_parallel`` requests generate at once; :meth:`load_weights` waits for them
+    and blocks new ones while it replaces the weights after a training step.
     """
 
     def __init__(self, model_path: str, config: HFEngineConfig = HFEngineConfig(), trust_remote_code: bool = False):
@@ -113,7 +131,9 @@ class HFGenerationEngine:
         self.eos_token_ids = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else []),
                                      *( [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else [])})
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_ids[0]
-        self._lock = threading.Lock()
+        if config.max_parallel < 1:
+            raise ValueError(f"[rollout.engine_kwargs.hf] max_parallel must be >= 1, got {config.max_parallel}")
+        self._slots = threading.BoundedSemaphore(config.max_parallel)
         self.weights_version = 0
 
     # ------------------------------------------------------------------ weights
@@ -124,7 +144,7 @@ class HFGenerationEngine:
         through the filter). Raises ``ValueError`` when model weights are missing, so a name mismatch
         can never silently leave the rollout on stale weights.
         """
-        with self._lock:
+        with _all_slots(self._slots, self.config.max_parallel):
             own = self.model.state_dict()
             unexpected = sorted(k for k in named_tensors if k not in own)
             missing = sorted(k for k in own if k not in named_tensors)
@@ -182,7 +202,7 @@ class HFGenerationEngine:
                               top_k=sampling.top_k if sampling.top_k > 0 else 0)
         if self.config.suppress_vision_tokens and self.vision_token_ids:
             gen_kwargs["suppress_tokens"] = self.vision_token_ids
-        with self._lock, torch.no_grad():
+        with self._slots, torch.no_grad():
             if sampling.seed is not None:
                 torch.manual_seed(int(sampling.seed))
             out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **inputs,
@@ -209,7 +229,7 @@ class HFGenerationEngine:
             mm = inputs["mm_token_type_ids"]
             inputs["mm_token_type_ids"] = torch.cat([mm, mm.new_zeros((1, len(response_ids)))], dim=1)
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
-        with self._lock, torch.no_grad():
+        with self._slots, torch.no_grad():
             logits = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **inputs).logits
         logits = logits[0, len(prompt_ids) - 1: len(ids) - 1].float() / (temperature if temperature > 0 else 1.0)
         targets = torch.tensor(response_ids, device=logits.device)[:, None]

@@ -1,0 +1,200 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""Typed settings of the ``videoseg_o3:`` section of a recipe (everything verl does not already configure).
+
+Load with :func:`load_videoseg_config` (``OmegaConf.structured`` merge, so a misspelled key fails at start-up);
+:meth:`VideoSegO3Config.validate` checks the rules that need the whole trainer config and reports every
+problem at once, each naming the key to set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+PAPER_REWARD_TERMS = ("strict_format_cot", "step_format_cot", "lr_vtg_iou_dense", "lr_vtg_keyframe",
+                      "lr_maskiou_dense", "lr_keyframe_vs_mask_dense", "lr_progressive_keyframe_dense")
+"""The seven reward terms of train_rl.sh (spec §4), each with weight 1."""
+
+ENGINE_MODEL_TYPE = "videoseg_o3_seg_lm"
+"""``actor_rollout_ref.model.model_type`` that selects the seg-head engine."""
+
+TRAINER_MODE = "videoseg_o3_sync"
+"""``trainer.v1.trainer_mode`` that selects the VideoSEG-O3 trainer."""
+
+
+@dataclass
+class Sam2Settings:
+    """The SAM2 model behind the seg head (and the reward service)."""
+
+    checkpoint: str = MISSING
+    """Path of a SAM2 checkpoint (``sam2*_hiera_*.pt`` layout; the tiny one from ``videoseg-o3 build-tiny``)."""
+    config: str | None = None
+    """SAM2 config (e.g. ``sam2.1_hiera_l``); ``None`` = stored in the checkpoint, else ``sam2.1_hiera_t``."""
+    image_size: int | None = None
+    """Input resolution override; ``None`` = the checkpoint's (1024 for released models)."""
+
+
+@dataclass
+class SegHeadSettings:
+    """The ``[SEG]`` → SAM2 prompt head attached to the policy."""
+
+    path: str | None = None
+    """Directory with ``seg_head.safetensors`` (e.g. the cold-start export); ``None`` initialises the
+    projection randomly and the prompt encoder/mask decoder from the SAM2 checkpoint."""
+    max_segs_per_sample: int = 3
+    """Most ``[SEG]`` tokens decoded per trajectory in the training forward (released ``MAX_OBJS``, spec §3.2)."""
+    frame_cache_size: int = 64
+    """Frozen SAM2 image-encoder features kept per worker (keyed by video and frame)."""
+
+
+@dataclass
+class CalibrationSettings:
+    """SEG-aware logit calibration (spec §5.2)."""
+
+    enabled: bool = True
+    """Add the mask log-likelihood to the ``[SEG]`` token's log-prob (``use_mask_logps``)."""
+    grid: int = 32
+    """Side of the grid both masks are resized to."""
+    threshold: float = 0.5
+    """Threshold on the rollout mask *logits* that makes the target mask."""
+    weight: float = 1.0
+    """Scale of the mask log-prob before injection (the released code uses 1)."""
+
+
+@dataclass
+class AuxLossSettings:
+    """Supervised BCE + Dice loss on the seg head's masks (spec §5.5)."""
+
+    ratio: float = 0.2
+    """``res_loss_ratio``: weight of the auxiliary loss in the actor loss (0 disables it)."""
+
+
+@dataclass
+class JFRewardSettings:
+    """The optional J&F reward term scored by the SAM2 reward service (propagation from the final keyframe)."""
+
+    enabled: bool = False
+    """Add the ``jf`` term (needs the reward service)."""
+    weight: float = 1.0
+    """Its weight in the summed reward."""
+    num_frames: int = 8
+    """Frames (uniformly sampled over the video) on which the propagated mask is scored."""
+
+
+@dataclass
+class RewardSettings:
+    """Reward composition (spec §4)."""
+
+    terms: list[str] = field(default_factory=lambda: list(PAPER_REWARD_TERMS))
+    """Names of the reward terms (``videoseg_reward.terms`` registry)."""
+    weights: list[float] | None = None
+    """One weight per term; ``None`` = all 1."""
+    parity: bool = True
+    """Reproduce the released code's quirks bit for bit (see ``videoseg_reward.terms``)."""
+    jf: JFRewardSettings = field(default_factory=JFRewardSettings)
+    """The extra J&F term."""
+
+
+@dataclass
+class RewardServiceSettings:
+    """Where the J&F term's SAM2 runs."""
+
+    actor_name: str = "videoseg_o3_sam2_service"
+    """Name of the Ray actor (created on first use, shared by all callers in the job)."""
+    num_gpus: float = 0.0
+    """GPUs reserved for the service actor (0 = CPU, or share a GPU fractionally, e.g. 0.2)."""
+
+
+@dataclass
+class VideoSegO3Config:
+    """The whole ``videoseg_o3:`` section."""
+
+    sam2: Sam2Settings = field(default_factory=Sam2Settings)
+    seg_head: SegHeadSettings = field(default_factory=SegHeadSettings)
+    calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
+    aux_loss: AuxLossSettings = field(default_factory=AuxLossSettings)
+    rewards: RewardSettings = field(default_factory=RewardSettings)
+    reward_service: RewardServiceSettings = field(default_factory=RewardServiceSettings)
+    env: dict[str, Any] = field(default_factory=dict)
+    """Overrides of :class:`videoseg_o3_verl.env.EnvConfig` (e.g. ``max_turns``, ``num_low_res``)."""
+    trainable_modules: list[str] = field(default_factory=lambda: ["policy", "seg_head.proj",
+                                                                 "seg_head.prompt_encoder", "seg_head.mask_decoder"])
+    """What the optimizer updates (spec §3.3): the whole policy plus the head's projection, prompt encoder and mask
+    decoder. The SAM2 image encoder is always frozen (it is not part of the trained module)."""
+
+    def validate(self, trainer_config: DictConfig | None = None) -> None:
+        """Check static and run-dependent rules; raise one ``ValueError`` listing every problem."""
+        problems = []
+        if not self.sam2.checkpoint or self.sam2.checkpoint == MISSING:
+            problems.append("videoseg_o3.sam2.checkpoint is required (path of a SAM2 .pt; `videoseg-o3 build-tiny` "
+                            "prints a tiny one)")
+        elif not os.path.isfile(self.sam2.checkpoint):
+            problems.append(f"videoseg_o3.sam2.checkpoint={self.sam2.checkpoint!r} does not exist")
+        if self.seg_head.path and not os.path.isdir(self.seg_head.path):
+            problems.append(f"videoseg_o3.seg_head.path={self.seg_head.path!r} is not a directory")
+        if self.calibration.grid < 1:
+            problems.append(f"videoseg_o3.calibration.grid must be >= 1, got {self.calibration.grid}")
+        if self.aux_loss.ratio < 0:
+            problems.append(f"videoseg_o3.aux_loss.ratio must be >= 0, got {self.aux_loss.ratio}")
+        if self.rewards.weights is not None and len(self.rewards.weights) != len(self.rewards.terms):
+            problems.append(f"videoseg_o3.rewards.weights has {len(self.rewards.weights)} entries for "
+                            f"{len(self.rewards.terms)} terms")
+        try:
+            from videoseg_reward.terms import get_term_fn
+
+            for name in self.rewards.terms:
+                get_term_fn(name)
+        except (ValueError, KeyError) as err:
+            problems.append(f"videoseg_o3.rewards.terms: {err}")
+        if trainer_config is not None:
+            problems.extend(_trainer_problems(trainer_config))
+        if problems:
+            raise ValueError("Invalid VideoSEG-O3 configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _trainer_problems(cfg: DictConfig) -> list[str]:
+    problems = []
+    arr = cfg.actor_rollout_ref
+    for key, path in (("data.train_files", cfg.data.get("train_files")), ("data.val_files", cfg.data.get("val_files"))):
+        files = [path] if isinstance(path, str) else list(path or [])
+        for f in files:
+            if isinstance(f, str) and "://" not in f and not os.path.exists(f):
+                problems.append(f"{key}: {f!r} does not exist")
+    model_path = arr.model.get("path")
+    if isinstance(model_path, str) and model_path != "???" and "://" not in model_path \
+            and not os.path.isdir(model_path) and not model_path.count("/") == 1:
+        problems.append(f"actor_rollout_ref.model.path={model_path!r} is not a directory")
+    if arr.model.get("model_type") != ENGINE_MODEL_TYPE:
+        problems.append(f"actor_rollout_ref.model.model_type must be {ENGINE_MODEL_TYPE!r} (the seg-head engine), "
+                        f"got {arr.model.get('model_type')!r}")
+    if arr.model.get("use_fused_kernels"):
+        problems.append("actor_rollout_ref.model.use_fused_kernels must be false (hidden states are read before "
+                        "lm_head)")
+    if cfg.trainer.get("v1", {}).get("trainer_mode") != TRAINER_MODE:
+        problems.append(f"trainer.v1.trainer_mode must be {TRAINER_MODE!r}")
+    if cfg.algorithm.get("rollout_correction", {}).get("bypass_mode", False):
+        problems.append("algorithm.rollout_correction.bypass_mode must be false: the calibrated old log-probs come "
+                        "from the actor forward")
+    n = int(arr.rollout.n)
+    batch = int(cfg.data.train_batch_size)
+    mini = int(arr.actor.ppo_mini_batch_size)
+    if batch % mini != 0:
+        problems.append(f"data.train_batch_size ({batch}) must be a multiple of actor.ppo_mini_batch_size ({mini})")
+    if n < 2 and cfg.algorithm.adv_estimator == "grpo":
+        problems.append(f"actor_rollout_ref.rollout.n must be >= 2 for GRPO (got {n})")
+    if arr.rollout.agent.get("default_agent_loop") not in ("videoseg_o3", "videoseg_o3_eval"):
+        problems.append("actor_rollout_ref.rollout.agent.default_agent_loop should be 'videoseg_o3'")
+    return problems
+
+
+def load_videoseg_config(trainer_config: DictConfig | dict | None) -> VideoSegO3Config:
+    """Merge the ``videoseg_o3`` section of a trainer config onto the typed defaults (unknown keys raise)."""
+    section = None
+    if trainer_config is not None:
+        section = trainer_config.get("videoseg_o3", None)
+    base = OmegaConf.structured(VideoSegO3Config)
+    merged = OmegaConf.merge(base, section) if section is not None else base
+    return OmegaConf.to_object(merged)

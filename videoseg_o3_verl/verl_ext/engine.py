@@ -1,0 +1,342 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""The seg-head FSDP engine: verl's actor with SEG-aware logit calibration and the auxiliary mask loss (spec §5).
+
+Registered as ``model_type="videoseg_o3_seg_lm"`` for fsdp/fsdp2 on cuda, npu and cpu (select it with
+``actor_rollout_ref.model.model_type``). On every actor forward it reads the last hidden states (a forward hook on
+the decoder's final norm), runs the :class:`~videoseg_o3_verl.model.seg_head.SegHead` for each [SEG] on its turn's
+keyframe (and the sample's spatial frames), and adds the mask log-likelihood to the log-prob whose target is the
+[SEG] token — in the ``compute_log_prob`` pass (old log-probs, rollout targets stored in TransferQueue) and in the
+update pass (current log-probs against the stored targets), so the PPO ratio is consistent over mini-batches.
+The update adds ``aux_loss.ratio × (BCE + Dice)``; the KL term is computed before the injection (the injected
+amount is added to the reference log-probs too, so k3 sees the plain token log-probs, spec §5.4).
+
+The reference model (``engine_config.forward_only``) is built by the same class without a head. Settings reach the
+engine through ``actor_rollout_ref.model.override_config.videoseg_o3`` (the recipes set it to
+``${videoseg_json:${videoseg_o3}}``, the top-level section as a JSON string); the engine parses them and removes
+them from the HF config.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any
+
+import torch
+import torch.nn as nn
+from verl.workers.engine.base import EngineRegistry
+from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
+
+from ..config import ENGINE_MODEL_TYPE, VideoSegO3Config, load_videoseg_config
+from ..env.prompts import SEG_TOKEN
+from .seg_batch import (FrameStore, build_head_inputs, calibration_log_probs, calibration_targets, collect_samples,
+                        sample_aux_loss, split_head_outputs)
+
+logger = logging.getLogger(__name__)
+
+HEAD_ATTR = "videoseg_seg_head"
+"""Attribute (and state-dict prefix) of the seg head on the policy module."""
+
+OUT_TARGET = "videoseg_target"
+OUT_NSEG = "videoseg_nseg"
+OUT_MASK_LOGP = "videoseg_mask_logp"
+OUT_FRAME_IOUS = "videoseg_frame_ious"
+OUT_KEY_IOUS = "videoseg_keyframe_ious"
+OUT_EMBED = "videoseg_embedding"
+OUT_KEY_MASK = "videoseg_key_mask"
+PREVIEW = 64
+"""Side of the final keyframe mask preview kept for reports."""
+
+
+class _Table(nn.Module):
+    """An embedding table that is not an ``nn.Embedding`` (same ``weight`` state-dict key).
+
+    verl's FSDP2 wrapping shards every ``nn.Embedding`` as its own unit (``_select_fsdp2_wrap_targets``); SAM2 reads
+    its token tables through ``.weight`` rather than calling them, which would then see sharded parameters. As plain
+    modules they belong to the seg head's FSDP unit and are gathered with it.
+    """
+
+    def __init__(self, embedding: nn.Embedding):
+        super().__init__()
+        self.weight = embedding.weight
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return nn.functional.embedding(index, self.weight)
+
+
+def _replace_embeddings(module: nn.Module) -> None:
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.Embedding):
+            setattr(module, name, _Table(child))
+        else:
+            _replace_embeddings(child)
+
+
+def _non_tensor_list(batch, key: str, size: int) -> list:
+    if key not in batch.keys():
+        return [None] * size
+    value = batch.get(key)
+    items = list(value) if not isinstance(value, list) else value
+    return [getattr(item, "data", item) for item in items]
+
+
+def _add_at(values: torch.Tensor, index: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
+    """``values`` (float32) with ``amounts`` added at ``index``, out of place (gradients reach ``amounts``)."""
+    return values.float().index_put((index,), amounts.float(), accumulate=True)
+
+
+def _nested_like(reference: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    return torch.nested.nested_tensor_from_jagged(values, reference.offsets())
+
+
+def _rows(dense: torch.Tensor) -> torch.Tensor:
+    """A dense ``[B, K]`` per-sample output as verl wants it (nested, one row per sample)."""
+    return torch.nested.as_nested_tensor(list(dense.unbind(0)), layout=torch.jagged)
+
+
+@EngineRegistry.register(model_type=ENGINE_MODEL_TYPE, backend=["fsdp", "fsdp2"], device=["cuda", "npu", "cpu"])
+class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
+    """verl's FSDP LM engine plus the VideoSEG-O3 seg head (see the module docstring)."""
+
+    def __init__(self, model_config, engine_config, *args, **kwargs):
+        raw = dict(model_config.override_config or {})
+        settings = raw.pop("videoseg_o3", None)
+        if isinstance(settings, str):
+            settings = json.loads(settings)
+        object.__setattr__(model_config, "override_config", raw)  # BaseConfig freezes this field
+        if hasattr(model_config.hf_config, "videoseg_o3"):
+            delattr(model_config.hf_config, "videoseg_o3")
+        self.videoseg: VideoSegO3Config = load_videoseg_config({"videoseg_o3": settings} if settings else None)
+        self._hidden: torch.Tensor | None = None
+        self.frame_encoder = None
+        self.frame_store = FrameStore()
+        super().__init__(model_config, engine_config, *args, **kwargs)
+
+    # ------------------------------------------------------------------ build
+    @property
+    def has_seg_head(self) -> bool:
+        return self.frame_encoder is not None
+
+    def _build_module(self):
+        model_type = self.model_config.model_type
+        self.model_config.model_type = "language_model"  # transformer_impl.py:273 only knows the stock types
+        try:
+            module = super()._build_module()
+        finally:
+            self.model_config.model_type = model_type
+        if self.engine_config.forward_only:
+            return module  # reference model: plain token log-probs
+        from videoseg_reward.sam2_model import load_sam2_model
+
+        from ..model.frame_encoder import FrameEncoder
+        from ..model.seg_head import build_seg_head
+        from ..model.seg_head_io import load_seg_head
+
+        sam2 = self.videoseg.sam2
+        if not sam2.checkpoint or sam2.checkpoint == "???":
+            raise ValueError("[videoseg_o3.sam2.checkpoint] is required by the seg-head engine; set it in the recipe "
+                             "(actor_rollout_ref.model.override_config.videoseg_o3 must interpolate ${videoseg_o3})")
+        hidden_size = module.config.get_text_config().hidden_size
+        if self.videoseg.seg_head.path:
+            head, encoder = load_seg_head(self.videoseg.seg_head.path, sam2_checkpoint=sam2.checkpoint)
+        else:
+            sam2_model = load_sam2_model(sam2.checkpoint, config=sam2.config, image_size=sam2.image_size)
+            head = build_seg_head(hidden_size, sam2_model)
+            encoder = FrameEncoder.from_sam2(sam2_model, cache_size=self.videoseg.seg_head.frame_cache_size)
+        if head.hidden_size != hidden_size:
+            raise ValueError(f"[videoseg_o3.seg_head.path] head expects hidden size {head.hidden_size}, the policy has "
+                             f"{hidden_size}")
+        _replace_embeddings(head)
+        dtype = next(module.parameters()).dtype
+        setattr(module, HEAD_ATTR, head.to(dtype=dtype))
+        # the head is its own FSDP unit (called outside the policy's forward)
+        module._no_split_modules = list(getattr(module, "_no_split_modules", None) or []) + [type(head).__name__]
+        wrap = (self.engine_config.wrap_policy or {}).get("transformer_layer_cls_to_wrap")
+        if wrap and type(head).__name__ not in wrap:
+            raise ValueError(f"[actor.fsdp_config.wrap_policy.transformer_layer_cls_to_wrap] must include "
+                             f"{type(head).__name__!r} (got {list(wrap)})")
+        self.frame_encoder = encoder
+        module.get_decoder().norm.register_forward_hook(self._capture_hidden)
+        self.seg_token_id = self.model_config.tokenizer.convert_tokens_to_ids(SEG_TOKEN)
+        return module
+
+    def _capture_hidden(self, module, inputs, output):
+        self._hidden = output
+
+    def _head(self):
+        return getattr(self.module, HEAD_ATTR)
+
+    # ------------------------------------------------------------------ forward
+    def prepare_model_outputs(self, output, output_args, micro_batch, logits_processor_func):
+        model_output = super().prepare_model_outputs(output, output_args, micro_batch, logits_processor_func)
+        hidden, self._hidden = self._hidden, None
+        if not self.has_seg_head or hidden is None or "log_probs" not in model_output:
+            return model_output
+        update_pass = OUT_TARGET in micro_batch.keys()
+        return self._seg_outputs(model_output, hidden, micro_batch, update_pass)
+
+    def _seg_outputs(self, model_output: dict, hidden: torch.Tensor, micro_batch, update_pass: bool) -> dict:
+        settings = self.videoseg
+        input_ids = micro_batch["input_ids"]
+        ids = list(input_ids.unbind())
+        bsz = len(ids)
+        prompt_lens = [int(p.shape[0]) for p in micro_batch["prompts"].unbind()]
+        samples = collect_samples(ids, prompt_lens, _non_tensor_list(micro_batch, "extra_info", bsz),
+                                  _non_tensor_list(micro_batch, "extra_fields", bsz), self.seg_token_id,
+                                  settings.seg_head.max_segs_per_sample)
+        offsets = input_ids.offsets()
+        rows = [s for s in samples for _ in s.positions]
+        if hidden.dim() == 3 and hidden.shape[0] == 1 and bsz > 1 or hidden.shape[0] == 1 and hidden.shape[1] == int(
+                offsets[-1]):
+            flat = [int(offsets[s.index]) + p for s in samples for p in s.positions]  # packed (1, nnz, H)
+            seg_hidden = hidden[0, flat] if flat else hidden.new_zeros(0, hidden.shape[-1])
+        else:
+            seg_hidden = hidden[[s.index for s in rows], [p for s in samples for p in s.positions]] if rows \
+                else hidden.new_zeros(0, hidden.shape[-1])
+        grid = settings.calibration.grid
+        num_segs = seg_hidden.shape[0]
+        log_probs = model_output["log_probs"]
+        if num_segs:
+            inputs = build_head_inputs(samples, seg_hidden, self.frame_encoder.to(device=seg_hidden.device),
+                                       self.frame_store, with_video=True)
+            out = self._head()(inputs.hidden, inputs.features)
+            key_logits, video_logits = split_head_outputs(out.mask_logits, inputs)
+        else:
+            key_logits, video_logits, out = seg_hidden.new_zeros(0, 1, 1), [], None
+
+        # SEG-aware calibration: targets from this forward (old pass) or from TransferQueue (update pass)
+        if update_pass:
+            stored = micro_batch[OUT_TARGET]
+            stored = stored.to_padded_tensor(0.0) if stored.is_nested else stored
+            targets = torch.cat([stored[s.index].reshape(-1, grid * grid)[: len(s.positions)] for s in samples
+                                 if s.positions]) if num_segs else key_logits.new_zeros(0, grid * grid)
+        else:
+            targets = calibration_targets(key_logits, grid, settings.calibration.threshold)
+        mask_logp = calibration_log_probs(key_logits, targets.to(key_logits.device), grid) if num_segs \
+            else key_logits.new_zeros(0)
+        injected = settings.calibration.weight * mask_logp if settings.calibration.enabled else mask_logp * 0
+        flat_index = torch.tensor([int(offsets[s.index]) + p - 1 for s in samples for p in s.positions],
+                                  dtype=torch.long, device=log_probs.values().device)
+        values = log_probs.values()
+        model_output["log_probs"] = _nested_like(log_probs, _add_at(values, flat_index, injected))
+        injection = torch.zeros_like(values, dtype=torch.float32).index_put((flat_index,), injected.float(),
+                                                                            accumulate=True)
+        if update_pass:
+            model_output["_videoseg_injection"] = _nested_like(log_probs, injection)
+            aux = [sample_aux_loss(s, key_logits[_seg_slice(samples, s)], video_logits[_seg_slice(samples, s)])
+                   for s in samples if s.positions and s.record.masks_rle]
+            model_output["_videoseg_aux"] = torch.stack(aux) if aux else values.sum() * 0
+            model_output["_videoseg_mask_logp"] = mask_logp.detach()
+            return model_output
+        model_output.update(self._old_pass_outputs(samples, bsz, key_logits.detach(), [v.detach() for v in video_logits],
+                                                   targets, mask_logp.detach(), out, values.device))
+        return model_output
+
+    def _old_pass_outputs(self, samples, bsz, key_logits, video_logits, targets, mask_logp, out, device) -> dict:
+        """Per-sample outputs written to TransferQueue: calibration targets and the rewards' IoUs."""
+        from ..rewards import keyframe_iou, video_mask_ious
+
+        settings = self.videoseg
+        k, grid = settings.seg_head.max_segs_per_sample, settings.calibration.grid
+        max_turns = int(settings.env.get("max_turns", 3)) if settings.env else 3
+        max_frames = 9  # spatial frames: num_high_res (+1 for short videos, ≤ 8 + 1 in eval)
+        target = torch.zeros(bsz, k * grid * grid)
+        nseg = torch.zeros(bsz, 1)
+        logp = torch.zeros(bsz, k)
+        frame_ious = torch.full((bsz, max_turns * max_frames), -1.0)
+        key_ious = torch.full((bsz, max_turns), -1.0)
+        embed = torch.zeros(bsz, 256)
+        preview = torch.zeros(bsz, PREVIEW * PREVIEW)
+        for s in samples:
+            sl = _seg_slice(samples, s)
+            n = len(s.positions)
+            nseg[s.index, 0] = n
+            if n:
+                target[s.index, : n * grid * grid] = targets[sl].flatten().cpu()
+                logp[s.index, :n] = mask_logp[sl].cpu()
+                embed[s.index, : out.embedding.shape[-1]] = out.embedding[sl.stop - 1].detach().cpu()
+                preview[s.index] = torch.nn.functional.interpolate(key_logits[sl.stop - 1][None, None].float(),
+                                                                   size=(PREVIEW, PREVIEW), mode="bilinear",
+                                                                   align_corners=False).flatten().cpu()
+            if not s.record.masks_rle:
+                continue
+            spatial = s.trajectory.spatial_frames
+            gt_spatial = torch.stack([torch.from_numpy(s.record.decode_mask(i)) for i in spatial])
+            for t, turn in enumerate(s.trajectory.turns[:max_turns]):
+                mine = [j for j, tt in zip(range(sl.start, sl.stop), s.turns) if tt == turn.index]
+                ious = video_mask_ious([video_logits[j].cpu() for j in mine], gt_spatial)
+                frame_ious[s.index, t * max_frames: t * max_frames + len(ious)] = torch.tensor(ious)
+                gt_key = torch.from_numpy(s.record.decode_mask(turn.seg_keyframe))
+                key_ious[s.index, t] = keyframe_iou([key_logits[j].cpu() for j in mine], gt_key)
+        to = functools.partial(torch.Tensor.to, device=device)
+        return {OUT_TARGET: _rows(to(target)), OUT_NSEG: _rows(to(nseg)), OUT_MASK_LOGP: _rows(to(logp)),
+                OUT_FRAME_IOUS: _rows(to(frame_ious)), OUT_KEY_IOUS: _rows(to(key_ious)), OUT_EMBED: _rows(to(embed)),
+                OUT_KEY_MASK: _rows(to(preview))}
+
+    def forward_step(self, micro_batch, loss_function, forward_only):
+        if loss_function is not None and not forward_only and self.has_seg_head:
+            loss_function = functools.partial(videoseg_loss, inner=loss_function,
+                                              aux_ratio=self.videoseg.aux_loss.ratio)
+        return super().forward_step(micro_batch, loss_function, forward_only)
+
+    # ------------------------------------------------------------------ weight sync
+    def get_per_tensor_param(self, *args, **kwargs):
+        generator, peft_config = super().get_per_tensor_param(*args, **kwargs)
+        return _without_head(generator), peft_config
+
+    def get_per_tensor_param_shard(self, *args, **kwargs):
+        generator, peft_config = super().get_per_tensor_param_shard(*args, **kwargs)
+        return _without_head(generator), peft_config
+
+
+def _seg_slice(samples, sample) -> slice:
+    start = 0
+    for s in samples:
+        if s is sample:
+            return slice(start, start + len(s.positions))
+        start += len(s.positions)
+    raise KeyError(sample.index)
+
+
+def _without_head(generator):
+    """Drop the seg head from the weights sent to the rollout (its names mean nothing to vLLM/HF)."""
+    for item in generator:
+        if not str(item[0]).startswith(HEAD_ATTR + "."):
+            yield item
+
+
+def _add_response_aligned(ref: torch.Tensor, padded: torch.Tensor) -> torch.Tensor:
+    """``ref`` (nested ``[B, R_j]`` or dense ``[B, R]``) plus a ``[B, R_max]`` response-aligned tensor."""
+    if not ref.is_nested:
+        return ref + padded[:, : ref.shape[1]].to(ref.dtype)
+    lengths = ref.offsets().diff().tolist()
+    extra = torch.cat([padded[i, :n] for i, n in enumerate(lengths)]).to(ref.dtype)
+    return torch.nested.nested_tensor_from_jagged(ref.values() + extra, ref.offsets())
+
+
+def videoseg_loss(inner, model_output: dict, data, dp_group=None, aux_ratio: float = 0.2) -> tuple[Any, dict]:
+    """verl's PPO loss on the calibrated log-probs, KL on the plain ones, plus ``aux_ratio ×`` the mask loss.
+
+    The injected mask terms are added to ``ref_log_prob`` as well, so the k3 KL (a function of the difference)
+    equals the KL of the token log-probs before injection and sends no gradient through the mask term (spec §5.4).
+    The auxiliary loss is normalised like verl's sequence-mean losses: summed over this micro-batch's samples,
+    divided by the global batch size and multiplied by the data-parallel size.
+    """
+    from verl.workers.utils.padding import no_padding_2_padding
+
+    injection = model_output.pop("_videoseg_injection", None)
+    aux = model_output.pop("_videoseg_aux", None)
+    mask_logp = model_output.pop("_videoseg_mask_logp", None)
+    if injection is not None and "ref_log_prob" in data.keys():
+        data = data.clone(recurse=False)
+        data["ref_log_prob"] = _add_response_aligned(data["ref_log_prob"], no_padding_2_padding(injection, data))
+    loss, metrics = inner(model_output=model_output, data=data, dp_group=dp_group)
+    if aux is not None and aux_ratio > 0:
+        global_bsz, dp_size = data["global_batch_size"], data["dp_size"]
+        aux_term = aux.sum() / global_bsz * dp_size if global_bsz else aux.mean()
+        loss = loss + aux_ratio * aux_term
+        metrics["videoseg/aux_loss"] = float(aux.detach().mean()) if aux.numel() else 0.0
+    if mask_logp is not None and mask_logp.numel():
+        metrics["videoseg/mask_logp"] = float(mask_logp.mean())
+    return loss, metrics

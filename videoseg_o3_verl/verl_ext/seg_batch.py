@@ -1,0 +1,178 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""What the seg-head engine computes for one micro-batch, without verl: [SEG] bookkeeping, frames, masks,
+calibration terms, rewards' IoUs and the auxiliary loss (spec §3.1-3.2, §4, §5.2, §5.5).
+
+Dimension letters: B samples in the micro-batch; S decoded [SEG] tokens (≤ ``max_segs`` per sample);
+T spatial frames; h × w the seg head's low-res mask logits; G the calibration grid.
+Positions: ``seg_positions`` in the trajectory are response-relative; the absolute position in the sample's
+prompt+response sequence is ``prompt_len + r``, and the log-prob whose *target* is that [SEG] is element
+``prompt_len + r - 1`` of verl's per-sample log-prob sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..data.parquet import record_from_extra_info
+from ..data.records import RVOSRecord
+from ..losses import aux_seg_loss, mask_log_prob
+from ..model.frame_encoder import FrameEncoder, FrameFeatures
+from ..trajectory import EXTRA_FIELDS_KEY, Trajectory
+from ..video import VideoSource
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SampleSegs:
+    """The decoded [SEG] tokens of one sample."""
+
+    index: int
+    """Row in the micro-batch."""
+    record: RVOSRecord
+    """The sample's RVOS record (video, GT)."""
+    trajectory: Trajectory
+    """The agent loop's per-turn metadata."""
+    positions: list[int] = field(default_factory=list)
+    """Absolute positions (in prompt+response) of the decoded [SEG] tokens."""
+    turns: list[int] = field(default_factory=list)
+    """Turn of each decoded [SEG]."""
+    keyframes: list[int] = field(default_factory=list)
+    """Frame on which each [SEG]'s keyframe mask is decoded."""
+
+
+def collect_samples(input_ids: list[torch.Tensor], prompt_lens: list[int], extra_infos: list, extra_fields: list,
+                    seg_token_id: int, max_segs: int) -> list[SampleSegs]:
+    """Samples of the micro-batch that carry a VideoSEG-O3 trajectory, with their first ``max_segs`` [SEG]s.
+
+    Rows without a trajectory (verl's padding samples, other agents' data) are skipped. A recorded position whose
+    token is not [SEG] (truncated response) is dropped with a warning.
+    """
+    samples = []
+    for i, (ids, prompt_len, info, fields) in enumerate(zip(input_ids, prompt_lens, extra_infos, extra_fields)):
+        if not isinstance(fields, dict) or EXTRA_FIELDS_KEY not in fields or not isinstance(info, dict):
+            continue
+        trajectory = Trajectory.from_extra_fields(fields)
+        sample = SampleSegs(index=i, record=record_from_extra_info(info), trajectory=trajectory)
+        for turn in trajectory.turns:
+            for rel in turn.seg_positions:
+                pos = prompt_len + rel
+                if len(sample.positions) >= max_segs:
+                    break
+                if pos >= len(ids) or int(ids[pos]) != seg_token_id:
+                    logger.warning("sample %d: recorded [SEG] position %d is not a [SEG] token (truncated?)", i, pos)
+                    continue
+                sample.positions.append(pos)
+                sample.turns.append(turn.index)
+                sample.keyframes.append(turn.seg_keyframe)
+        samples.append(sample)
+    return samples
+
+
+class FrameStore:
+    """Decoded frames of the videos in the batch (small LRU of PIL images, keyed by video path and index)."""
+
+    def __init__(self, capacity: int = 256):
+        self.capacity = capacity
+        self._frames: OrderedDict[tuple[str, int], object] = OrderedDict()
+        self._videos: OrderedDict[str, VideoSource] = OrderedDict()
+
+    def frames(self, record: RVOSRecord, indices: list[int]) -> list:
+        missing = [i for i in dict.fromkeys(indices) if (record.video_path, i) not in self._frames]
+        if missing:
+            video = self._videos.get(record.video_path)
+            if video is None:
+                video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
+                self._videos[record.video_path] = video
+                while len(self._videos) > 8:
+                    self._videos.popitem(last=False)
+            for i, image in zip(missing, video.get_frames(missing)):
+                self._frames[(record.video_path, i)] = image
+        out = []
+        for i in indices:
+            self._frames.move_to_end((record.video_path, i))
+            out.append(self._frames[(record.video_path, i)])
+        while len(self._frames) > self.capacity:
+            self._frames.popitem(last=False)
+        return out
+
+
+def encode_frames(encoder: FrameEncoder, store: FrameStore, record: RVOSRecord, indices: list[int]) -> FrameFeatures:
+    """SAM2 features of frames of one video (frozen encoder, cached by (video, frame))."""
+    return encoder.encode(store.frames(record, indices), cache_keys=[(record.video_path, i) for i in indices])
+
+
+@dataclass
+class HeadInputs:
+    """The seg head's batched inputs: S keyframe decodes followed by S × T video decodes."""
+
+    hidden: torch.Tensor
+    """[S + S*T, H] [SEG] hidden states (each video decode repeats its [SEG])."""
+    features: FrameFeatures
+    """Frames of every decode, aligned with ``hidden``."""
+    num_segs: int
+    """S."""
+    frames_per_seg: list[int]
+    """T of each [SEG] (its sample's spatial frames)."""
+
+
+def build_head_inputs(samples: list[SampleSegs], seg_hidden: torch.Tensor, encoder: FrameEncoder, store: FrameStore,
+                      with_video: bool) -> HeadInputs:
+    """Stack the decodes of every [SEG]: its keyframe, then (``with_video``) its sample's spatial frames."""
+    key_feats, video_feats, video_hidden, frames_per_seg = [], [], [], []
+    s = 0
+    for sample in samples:
+        n = len(sample.positions)
+        if n == 0:
+            continue
+        key_feats.append(encode_frames(encoder, store, sample.record, sample.keyframes))
+        spatial = sample.trajectory.spatial_frames
+        if with_video:
+            feats = encode_frames(encoder, store, sample.record, spatial)
+            for j in range(n):
+                video_feats.append(feats)
+                video_hidden.append(seg_hidden[s + j].expand(len(spatial), -1))
+        frames_per_seg.extend([len(spatial)] * n)
+        s += n
+    hidden = torch.cat([seg_hidden, *video_hidden], dim=0) if video_hidden else seg_hidden
+    return HeadInputs(hidden=hidden, features=FrameFeatures.cat(key_feats + video_feats), num_segs=s,
+                      frames_per_seg=frames_per_seg)
+
+
+def split_head_outputs(mask_logits: torch.Tensor, inputs: HeadInputs) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``[S, h, w]`` keyframe logits and, per [SEG], ``[T, h, w]`` video logits."""
+    s = inputs.num_segs
+    key = mask_logits[:s]
+    video = list(mask_logits[s:].split(inputs.frames_per_seg)) if mask_logits.shape[0] > s else []
+    return key, video
+
+
+def calibration_targets(key_logits: torch.Tensor, grid: int, threshold: float) -> torch.Tensor:
+    """``[S, G*G]`` binarised rollout masks ``1[bilinear(r, G×G) > threshold]`` (spec §5.2), stored for the update."""
+    if key_logits.shape[0] == 0:
+        return key_logits.new_zeros(0, grid * grid)
+    r = F.interpolate(key_logits.detach().float()[:, None], size=(grid, grid), mode="bilinear", align_corners=False)
+    return (r[:, 0] > threshold).float().flatten(1)
+
+
+def calibration_log_probs(key_logits: torch.Tensor, targets: torch.Tensor, grid: int) -> torch.Tensor:
+    """``[S]`` mask log-likelihoods of stored binary targets ``[S, G*G]`` under the current logits (spec §5.2)."""
+    binary = targets.reshape(-1, grid, grid)
+    # the targets are already binary on the G×G grid: resizing G×G to G×G is the identity, threshold 0.5 keeps them
+    return mask_log_prob(key_logits, binary, grid=grid, threshold=0.5)
+
+
+def sample_aux_loss(sample: SampleSegs, key_logits: torch.Tensor, video_logits: list[torch.Tensor]) -> torch.Tensor:
+    """BCE + Dice of one sample's masks against its GT: video masks on the spatial frames + keyframe masks (§5.5)."""
+    record = sample.record
+    spatial = sample.trajectory.spatial_frames
+    gt_spatial = torch.stack([torch.from_numpy(record.decode_mask(i)) for i in spatial])
+    gt_keys = torch.stack([torch.from_numpy(record.decode_mask(i)) for i in sample.keyframes])
+    video = torch.stack([aux_seg_loss(v, gt_spatial) for v in video_logits]).mean() if video_logits \
+        else key_logits.sum() * 0
+    return video + aux_seg_loss(key_logits, gt_keys)
