@@ -139,6 +139,12 @@ class VideoSegO3Config:
             problems.append(f"videoseg_o3.calibration.grid must be >= 1, got {self.calibration.grid}")
         if self.aux_loss.ratio < 0:
             problems.append(f"videoseg_o3.aux_loss.ratio must be >= 0, got {self.aux_loss.ratio}")
+        try:
+            from .env import EnvConfig
+
+            EnvConfig.train(**dict(self.env or {}))
+        except (TypeError, ValueError) as err:
+            problems.append(f"videoseg_o3.env: {err} (keys must be fields of videoseg_o3_verl.env.EnvConfig)")
         if self.rewards.weights is not None and len(self.rewards.weights) != len(self.rewards.terms):
             problems.append(f"videoseg_o3.rewards.weights has {len(self.rewards.weights)} entries for "
                             f"{len(self.rewards.terms)} terms")
@@ -158,14 +164,21 @@ class VideoSegO3Config:
 def _trainer_problems(cfg: DictConfig) -> list[str]:
     problems = []
     arr = cfg.actor_rollout_ref
-    for key, path in (("data.train_files", cfg.data.get("train_files")), ("data.val_files", cfg.data.get("val_files"))):
+    for key in ("data.train_files", "data.val_files", "actor_rollout_ref.model.path"):
+        parent, leaf = key.rsplit(".", 1)
+        if OmegaConf.is_missing(OmegaConf.select(cfg, parent), leaf):
+            problems.append(f"{key} is required (the recipe marks it ???)")
+    for key in ("train_files", "val_files"):
+        if OmegaConf.is_missing(cfg.data, key):
+            continue
+        path = cfg.data.get(key)
         files = [path] if isinstance(path, str) else list(path or [])
         for f in files:
             if isinstance(f, str) and "://" not in f and not os.path.exists(f):
-                problems.append(f"{key}: {f!r} does not exist")
-    model_path = arr.model.get("path")
-    if isinstance(model_path, str) and model_path != "???" and "://" not in model_path \
-            and not os.path.isdir(model_path) and not model_path.count("/") == 1:
+                problems.append(f"data.{key}: {f!r} does not exist")
+    model_path = None if OmegaConf.is_missing(arr.model, "path") else arr.model.get("path")
+    if isinstance(model_path, str) and "://" not in model_path and not os.path.isdir(model_path) \
+            and (os.path.isabs(model_path) or model_path.startswith(".")):
         problems.append(f"actor_rollout_ref.model.path={model_path!r} is not a directory")
     if arr.model.get("model_type") != ENGINE_MODEL_TYPE:
         problems.append(f"actor_rollout_ref.model.model_type must be {ENGINE_MODEL_TYPE!r} (the seg-head engine), "
@@ -191,10 +204,24 @@ def _trainer_problems(cfg: DictConfig) -> list[str]:
 
 
 def load_videoseg_config(trainer_config: DictConfig | dict | None) -> VideoSegO3Config:
-    """Merge the ``videoseg_o3`` section of a trainer config onto the typed defaults (unknown keys raise)."""
+    """Merge the ``videoseg_o3`` section of a trainer config onto the typed defaults.
+
+    Unknown keys, wrong types and unset required values raise ``ValueError`` naming ``videoseg_o3.<key>``. A missing
+    ``sam2.checkpoint`` is left for :meth:`VideoSegO3Config.validate`, which reports it with the other problems.
+    """
+    from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
+
     section = None
     if trainer_config is not None:
         section = trainer_config.get("videoseg_o3", None)
+        if isinstance(section, DictConfig):  # resolve interpolations against the whole config first
+            section = OmegaConf.create(OmegaConf.to_container(section, resolve=True, throw_on_missing=False))
     base = OmegaConf.structured(VideoSegO3Config)
-    merged = OmegaConf.merge(base, section) if section is not None else base
-    return OmegaConf.to_object(merged)
+    try:
+        merged = OmegaConf.merge(base, section) if section is not None else base
+        if OmegaConf.is_missing(merged.sam2, "checkpoint"):
+            merged.sam2.checkpoint = ""
+        return OmegaConf.to_object(merged)
+    except (ConfigKeyError, MissingMandatoryValue, ValidationError) as err:
+        key = getattr(err, "full_key", None) or ""
+        raise ValueError(f"[videoseg_o3.{key}] {err.msg if hasattr(err, 'msg') else err}") from err

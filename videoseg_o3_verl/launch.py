@@ -37,11 +37,43 @@ def compose_recipe(name: str, overrides: list[str] | None = None, config_dir: st
     from hydra.core.global_hydra import GlobalHydra
 
     path = recipe_path(name, config_dir)
+    overrides = list(overrides or [])
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(path.parent), version_base=None):
-        cfg = compose(config_name=path.stem, overrides=list(overrides or []))
+        cfg = compose(config_name=path.stem, overrides=overrides)
     GlobalHydra.instance().clear()
+    _restore_required(cfg, path, overrides)
     return cfg
+
+
+def required_keys(recipe: Path) -> list[str]:
+    """Dotted keys the recipe file marks ``???`` (values the user must set)."""
+    raw = OmegaConf.load(recipe)
+    found: list[str] = []
+
+    def walk(node, prefix: str) -> None:
+        for key in node.keys():
+            dotted = f"{prefix}{key}"
+            if OmegaConf.is_missing(node, key):
+                found.append(dotted)
+            elif isinstance(node[key], DictConfig):
+                walk(node[key], dotted + ".")
+
+    walk(raw, "")
+    return [k for k in found if not k.startswith("hydra.")]
+
+
+def _restore_required(cfg: DictConfig, recipe: Path, overrides: list[str]) -> None:
+    """Put back ``???`` on recipe keys nobody set.
+
+    Hydra merges the recipe onto verl's ``ppo_trainer`` defaults, and OmegaConf skips ``???`` when merging, so an
+    unset ``actor_rollout_ref.model.path: ???`` would silently become verl's default model. Restoring the marker makes
+    the run fail at start-up with ``MissingMandatoryValue`` naming the key.
+    """
+    overridden = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+    for key in required_keys(recipe):
+        if key not in overridden:
+            OmegaConf.update(cfg, key, "???", force_add=True)
 
 
 def run_trainer(cfg: DictConfig) -> None:
@@ -52,8 +84,11 @@ def run_trainer(cfg: DictConfig) -> None:
     from verl.utils.device import auto_set_device
 
     from . import register
+    from .config import TRAINER_MODE, load_videoseg_config
 
     register.check()
+    if cfg.trainer.get("v1", {}).get("trainer_mode") == TRAINER_MODE:
+        load_videoseg_config(cfg).validate(cfg)
     auto_set_device(cfg)
     validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     if not cfg.trainer.get("use_v1", True):

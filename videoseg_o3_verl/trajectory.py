@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Per-trajectory metadata the agent loop records in ``AgentLoopOutput.extra_fields`` (key ``videoseg``).
+"""Per-trajectory metadata the agent loop records in ``AgentLoopOutput.extra_fields`` (key ``videoseg_trajectory``).
 
 The engine (seg head on each turn's keyframe), the trainer (rewards) and the report read it back with
 :func:`Trajectory.from_extra_fields`. Everything is plain JSON types so verl can store it in TransferQueue.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-EXTRA_FIELDS_KEY = "videoseg"
+EXTRA_FIELDS_KEY = "videoseg_trajectory"
 """Key of the trajectory dict inside ``extra_fields``."""
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from typing import Any
 
 import torch
@@ -30,6 +31,7 @@ from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
 from ..config import ENGINE_MODEL_TYPE, VideoSegO3Config, load_videoseg_config
 from ..env.prompts import SEG_TOKEN
+from .rewarding import FRAME_SLOTS
 from .seg_batch import (FrameStore, build_head_inputs, calibration_log_probs, calibration_targets, collect_samples,
                         sample_aux_loss, split_head_outputs)
 
@@ -87,7 +89,11 @@ def _add_at(values: torch.Tensor, index: torch.Tensor, amounts: torch.Tensor) ->
 
 
 def _nested_like(reference: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    return torch.nested.nested_tensor_from_jagged(values, reference.offsets())
+    """A jagged tensor with ``reference``'s rows and new ``values`` (min/max lengths set: TensorDict pads with them)."""
+    offsets = reference.offsets()
+    lengths = offsets.diff()
+    return torch.nested.nested_tensor_from_jagged(values, offsets, min_seqlen=int(lengths.min()),
+                                                  max_seqlen=int(lengths.max()))
 
 
 def _rows(dense: torch.Tensor) -> torch.Tensor:
@@ -171,6 +177,11 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
     def prepare_model_outputs(self, output, output_args, micro_batch, logits_processor_func):
         model_output = super().prepare_model_outputs(output, output_args, micro_batch, logits_processor_func)
         hidden, self._hidden = self._hidden, None
+        if "log_probs" in model_output and model_output["log_probs"] is not None:
+            # float32 everywhere: the calibrated actor log-probs are float32 (a mask log-likelihood added to bf16
+            # loses precision) and TransferQueue needs one dtype per field, which the reference model shares.
+            lp = model_output["log_probs"]
+            model_output["log_probs"] = _nested_like(lp, lp.values().float())
         if not self.has_seg_head or hidden is None or "log_probs" not in model_output:
             return model_output
         update_pass = OUT_TARGET in micro_batch.keys()
@@ -240,7 +251,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         settings = self.videoseg
         k, grid = settings.seg_head.max_segs_per_sample, settings.calibration.grid
         max_turns = int(settings.env.get("max_turns", 3)) if settings.env else 3
-        max_frames = 9  # spatial frames: num_high_res (+1 for short videos, ≤ 8 + 1 in eval)
+        max_frames = FRAME_SLOTS
         target = torch.zeros(bsz, k * grid * grid)
         nseg = torch.zeros(bsz, 1)
         logp = torch.zeros(bsz, k)
@@ -312,7 +323,7 @@ def _add_response_aligned(ref: torch.Tensor, padded: torch.Tensor) -> torch.Tens
         return ref + padded[:, : ref.shape[1]].to(ref.dtype)
     lengths = ref.offsets().diff().tolist()
     extra = torch.cat([padded[i, :n] for i, n in enumerate(lengths)]).to(ref.dtype)
-    return torch.nested.nested_tensor_from_jagged(ref.values() + extra, ref.offsets())
+    return _nested_like(ref, ref.values() + extra)
 
 
 def videoseg_loss(inner, model_output: dict, data, dp_group=None, aux_ratio: float = 0.2) -> tuple[Any, dict]:
@@ -331,6 +342,10 @@ def videoseg_loss(inner, model_output: dict, data, dp_group=None, aux_ratio: flo
     if injection is not None and "ref_log_prob" in data.keys():
         data = data.clone(recurse=False)
         data["ref_log_prob"] = _add_response_aligned(data["ref_log_prob"], no_padding_2_padding(injection, data))
+    if os.environ.get("VIDEOSEG_O3_DEBUG"):
+        ref = data["ref_log_prob"] if "ref_log_prob" in data.keys() else None
+        print("DEBUG loss", None if ref is None else (ref.is_nested, ref.shape if not ref.is_nested else
+              ref.offsets().tolist()), model_output["log_probs"].offsets().tolist(), flush=True)
     loss, metrics = inner(model_output=model_output, data=data, dp_group=dp_group)
     if aux is not None and aux_ratio > 0:
         global_bsz, dp_size = data["global_batch_size"], data["dp_size"]

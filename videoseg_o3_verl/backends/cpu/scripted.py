@@ -27,6 +27,8 @@ class ScriptRule:
     """Apply only when this many assistant turns precede the request (0 = first turn)."""
     match: str | None = None
     """Apply only when this substring occurs in the decoded prompt."""
+    probability: float = 1.0
+    """Apply to this fraction of the matching requests (e.g. 0.5: some trajectories of a GRPO group sample)."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,19 @@ class ScriptedResponses:
                              '{"rules": [{"response": str, "turn": int?, "match": str?}, ...]}') from err
         return cls(rules)
 
-    def pick(self, prompt_text: str) -> str | None:
-        """The scripted reply for a prompt, or ``None`` to let the model sample."""
+    def pick(self, prompt_text: str, draw: float = 0.0) -> str | None:
+        """The scripted reply for a prompt, or ``None`` to let the model sample.
+
+        ``draw`` is a uniform number in [0, 1) from the caller's seeded generator; a rule with ``probability`` p
+        applies when ``draw < p``.
+        """
         turn = max(prompt_text.count("<|im_start|>assistant") - 1, 0)
         for rule in self.rules:
             if rule.turn is not None and rule.turn != turn:
                 continue
             if rule.match is not None and rule.match not in prompt_text:
+                continue
+            if draw >= rule.probability:
                 continue
             return rule.response if rule.response.endswith("<|im_end|>") else rule.response + "<|im_end|>"
         return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 from typing import Any
 
 import ray
@@ -66,6 +67,7 @@ class HFRolloutServer:
         hf_kwargs = (getattr(config, "engine_kwargs", None) or {}).get("hf", None) or {}
         script = hf_kwargs.get("scripted_responses") or os.environ.get("VIDEOSEG_O3_SCRIPTED_ROLLOUT")
         self.script = ScriptedResponses.load(script) if script else None
+        self._script_rng = random.Random(int(config.seed) * 1000 + replica_rank)
         self.global_steps: int | None = None
         self._paused = asyncio.Event()
         self._paused.set()
@@ -99,7 +101,7 @@ class HFRolloutServer:
         if self.script is None:
             return None
         text = self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=False)
-        reply = self.script.pick(text)
+        reply = self.script.pick(text, self._script_rng.random())
         return None if reply is None else self.engine.tokenizer.encode(reply, add_special_tokens=False)
 
     async def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:

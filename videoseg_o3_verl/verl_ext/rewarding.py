@@ -1,0 +1,86 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""From the actor's per-turn IoUs and the trajectory texts to the paper's reward (spec §4), per sample.
+
+The seg-head engine writes, per sample, ``videoseg_frame_ious`` (``max_turns × FRAME_SLOTS`` per-frame IoUs of each
+turn's video mask on the spatial frames, −1 padded) and ``videoseg_keyframe_ious`` (``max_turns``, −1 padded);
+this module turns them into :class:`videoseg_reward.terms.TrajectoryRewardInputs` and applies the configured
+:class:`~videoseg_reward.terms.RewardSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from videoseg_reward.terms import RewardSpec, TrajectoryRewardInputs
+
+from ..config import VideoSegO3Config
+from ..data.parquet import record_from_extra_info
+from ..trajectory import EXTRA_FIELDS_KEY, Trajectory
+
+FRAME_SLOTS = 9
+"""Per-turn slots of ``videoseg_frame_ious`` (spatial frames: ≤ num_high_res + 1 ≤ 9)."""
+
+
+@dataclass
+class SampleRewards:
+    """The reward of one trajectory."""
+
+    total: float
+    per_term: dict[str, float]
+    inputs: TrajectoryRewardInputs
+    num_turns: int
+    num_selects: int
+    trajectory_payload: dict
+
+
+def reward_spec_from(settings: VideoSegO3Config) -> RewardSpec:
+    """The configured terms and weights (the ``jf`` term is added when enabled)."""
+    terms = list(settings.rewards.terms)
+    weights = list(settings.rewards.weights) if settings.rewards.weights is not None else [1.0] * len(terms)
+    if settings.rewards.jf.enabled and "jf" not in terms:
+        terms.append("jf")
+        weights.append(settings.rewards.jf.weight)
+    return RewardSpec(terms=tuple(terms), weights=tuple(weights))
+
+
+def round_ious(trajectory: Trajectory, frame_ious: torch.Tensor, key_ious: torch.Tensor
+               ) -> tuple[list[list[float]], list[float]]:
+    """Unpack the engine's padded per-turn IoUs into the spec's ``per_round_maskious``/``per_round_keyframe_ious``."""
+    num_frames = len(trajectory.spatial_frames)
+    flat = frame_ious.flatten().tolist()
+    keys = key_ious.flatten().tolist()
+    mask_ious, keyframe_ious = [], []
+    for t in range(min(len(trajectory.turns), len(keys))):
+        mask_ious.append([max(v, 0.0) for v in flat[t * FRAME_SLOTS: t * FRAME_SLOTS + num_frames]])
+        keyframe_ious.append(max(keys[t], 0.0))
+    return mask_ious, keyframe_ious
+
+
+def score_sample(spec: RewardSpec, extra_fields: dict, extra_info: dict, frame_ious: torch.Tensor,
+                 key_ious: torch.Tensor, parity: bool = True, jf: float | None = None) -> SampleRewards | None:
+    """Reward of one sample, or ``None`` for rows that are not VideoSEG-O3 trajectories (e.g. padding)."""
+    if not isinstance(extra_fields, dict) or EXTRA_FIELDS_KEY not in extra_fields or not isinstance(extra_info, dict):
+        return None
+    trajectory = Trajectory.from_extra_fields(extra_fields)
+    record = record_from_extra_info(extra_info)
+    if not record.mask_existence:
+        return None
+    mask_ious, keyframe_ious = round_ious(trajectory, frame_ious, key_ious)
+    inputs = TrajectoryRewardInputs(turns=[turn.text for turn in trajectory.turns],
+                                    mask_existence=list(record.mask_existence), per_round_maskious=mask_ious,
+                                    per_round_keyframe_ious=keyframe_ious, jf=jf, parity=parity)
+    total, per_term = spec.compute(inputs)
+    return SampleRewards(total=float(total), per_term={k: float(v) for k, v in per_term.items()}, inputs=inputs,
+                         num_turns=len(trajectory.turns),
+                         num_selects=sum(1 for turn in trajectory.turns if turn.kind == "select"),
+                         trajectory_payload=extra_fields[EXTRA_FIELDS_KEY])
+
+
+def score_batch(spec: RewardSpec, extra_fields: list, extra_infos: list, frame_ious: list[torch.Tensor],
+                key_ious: list[torch.Tensor], parity: bool = True, jfs: list[float | None] | None = None
+                ) -> list[SampleRewards | None]:
+    """:func:`score_sample` over a batch."""
+    jfs = jfs or [None] * len(extra_fields)
+    return [score_sample(spec, f, i, fi, ki, parity, jf)
+            for f, i, fi, ki, jf in zip(extra_fields, extra_infos, frame_ious, key_ious, jfs)]

@@ -1,0 +1,124 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""The VideoSEG-O3 trainer: verl's synchronous V1 trainer with rewards computed after the actor forward.
+
+Registered as ``trainer.v1.trainer_mode=videoseg_o3_sync``. The step keeps verl's order except that the rewards
+need the actor's masks, so they are computed right after ``compute_log_prob`` (which, with the seg-head engine,
+also decodes every turn's keyframe and spatial-frame masks and scores them against the ground truth):
+rollout → actor forward (calibrated old log-probs, per-turn IoUs) → **rewards** (the paper's terms, written to
+``rm_scores``) → reference log-probs → GRPO advantages → calibrated update with the auxiliary loss.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+from verl.trainer.ppo.v1.trainer_base import register_trainer
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+from ..config import TRAINER_MODE, load_videoseg_config
+from .rewarding import SampleRewards, reward_spec_from, score_batch
+
+logger = logging.getLogger(__name__)
+
+REWARD_FIELDS = ["extra_fields", "extra_info", "response_mask", "data_source", "videoseg_frame_ious",
+                 "videoseg_keyframe_ious", "videoseg_nseg", "videoseg_mask_logp", "videoseg_key_mask"]
+"""TransferQueue fields the reward step reads (the ``videoseg_*`` ones come from the seg-head engine)."""
+
+
+def _as_list(value) -> list:
+    items = value.tolist() if hasattr(value, "tolist") and not isinstance(value, torch.Tensor) else list(value)
+    return [getattr(item, "data", item) for item in items]
+
+
+def _rows(value: torch.Tensor) -> list[torch.Tensor]:
+    return list(value.unbind()) if value.is_nested else list(value)
+
+
+@register_trainer(TRAINER_MODE)
+class VideoSegO3Trainer(PPOTrainerSync):
+    """``PPOTrainerSync`` + the post-forward VideoSEG-O3 rewards (see the module docstring)."""
+
+    def _build_replay_buffer(self):
+        # verl tests `trainer_mode == "sync"` literally in several places (trainer_base.py:153,731,902,1004,1499);
+        # a trainer registered under its own name must present itself as "sync" to keep synchronous semantics.
+        self.trainer_mode = "sync"
+        self.videoseg = load_videoseg_config(self.config)
+        self.reward_spec = reward_spec_from(self.videoseg)
+        return super()._build_replay_buffer()
+
+    def _compute_old_log_prob(self, batch, metrics: dict):
+        batch = super()._compute_old_log_prob(batch, metrics)
+        return self._compute_videoseg_rewards(batch, metrics)
+
+    def _compute_videoseg_rewards(self, batch, metrics: dict):
+        import transfer_queue as tq
+
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=REWARD_FIELDS)
+        extra_fields, extra_infos = _as_list(data["extra_fields"]), _as_list(data["extra_info"])
+        frame_ious = _rows(data["videoseg_frame_ious"])
+        key_ious = _rows(data["videoseg_keyframe_ious"])
+        scored: list[SampleRewards | None] = score_batch(self.reward_spec, extra_fields, extra_infos, frame_ious,
+                                                         key_ious, parity=self.videoseg.rewards.parity)
+        response_lengths = [int(m.shape[0]) for m in _rows(data["response_mask"])]
+        scores = []
+        for sample, length in zip(scored, response_lengths):
+            row = torch.zeros(length, dtype=torch.float32)
+            if sample is not None and length:
+                row[-1] = sample.total
+            scores.append(row)
+        rm_scores = torch.nested.as_nested_tensor(scores, layout=torch.jagged)
+        tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
+                        fields=TensorDict({"rm_scores": rm_scores}, batch_size=len(scores)))
+        metrics.update(reward_metrics(scored, _rows(data["videoseg_mask_logp"]), _rows(data["videoseg_nseg"])))
+        self._dump_samples(scored, extra_infos, _rows(data["videoseg_key_mask"]), _as_list(data["data_source"]))
+        return batch
+
+    def _dump_samples(self, scored, extra_infos, key_masks, data_sources) -> None:
+        """Append a few scored trajectories of this step to ``$VIDEOSEG_O3_DUMP_DIR/samples.jsonl`` (for reports)."""
+        directory = os.environ.get("VIDEOSEG_O3_DUMP_DIR")
+        if not directory:
+            return
+        path = Path(directory) / "samples.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            for sample, info, mask, source in list(zip(scored, extra_infos, key_masks, data_sources))[:4]:
+                if sample is None:
+                    continue
+                handle.write(json.dumps({
+                    "step": int(self.global_steps), "data_source": str(source), "record": info.get("videoseg"),
+                    "trajectory": sample.trajectory_payload, "terms": sample.per_term, "total": sample.total,
+                    "per_round_maskious": sample.inputs.per_round_maskious,
+                    "per_round_keyframe_ious": sample.inputs.per_round_keyframe_ious,
+                    "final_key_mask": (mask.float() > 0).to(torch.uint8).tolist(),
+                }) + "\n")
+
+
+def reward_metrics(scored: list[SampleRewards | None], mask_logps: list[torch.Tensor], nsegs: list[torch.Tensor]
+                   ) -> dict[str, float]:
+    """Per-step means of every reward term, turns, selects and the calibration magnitude."""
+    valid = [s for s in scored if s is not None]
+    if not valid:
+        return {"videoseg/scored_fraction": 0.0}
+    out = {"videoseg/scored_fraction": len(valid) / len(scored),
+           "videoseg/reward/total": float(np.mean([s.total for s in valid])),
+           "videoseg/avg_turns": float(np.mean([s.num_turns for s in valid])),
+           "videoseg/select_rate": float(np.mean([s.num_selects > 0 for s in valid])),
+           "videoseg/final_keyframe_iou": float(np.mean([s.inputs.per_round_keyframe_ious[-1] if
+                                                         s.inputs.per_round_keyframe_ious else 0.0 for s in valid])),
+           "videoseg/final_mask_iou": float(np.mean([np.mean(s.inputs.per_round_maskious[-1]) if
+                                                     s.inputs.per_round_maskious else 0.0 for s in valid]))}
+    for name in valid[0].per_term:
+        out[f"videoseg/reward/{name}"] = float(np.mean([s.per_term[name] for s in valid]))
+    counts = [int(n.flatten()[0]) for n in nsegs]
+    values = [float(v.flatten()[j]) for v, n in zip(mask_logps, counts) for j in range(n)]
+    if values:
+        out["videoseg/calibration/mask_logp_mean"] = float(np.mean(values))
+        out["videoseg/calibration/mask_logp_abs_max"] = float(np.max(np.abs(values)))
+    out["videoseg/segs_per_sample"] = float(np.mean(counts)) if counts else 0.0
+    return out
