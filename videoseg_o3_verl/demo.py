@@ -29,16 +29,15 @@ TABLE_KEYS = ("videoseg/reward/total", "videoseg/avg_turns", "videoseg/final_key
 THINK = "<think>Step 1: when. Step 2: where. Step 3: what. Action: look.</think>"
 
 
-def scripted_rules(expressions: list[str], num_frames: int) -> dict:
-    """Scripted replies for some queries: a ``<select>`` in turn 0, an ``<answer>`` in turn 1."""
+def scripted_rules(num_frames: int, probability: float = 0.5) -> dict:
+    """Scripted replies for some trajectories: a ``<select>`` in turn 0 (with ``probability``, so GRPO groups mix
+    scripted and sampled trajectories), then an ``<answer>`` in turn 1."""
     mid = num_frames // 2
     select = (THINK + f'<select><VTG>{{"start": {max(0, mid - 6)}, "end": {min(num_frames - 1, mid + 6)}, '
               f'"keyframe": {mid}}}</VTG>, <RefSeg>[SEG]</RefSeg></select>')
     answer = (THINK + f'<answer><VTG>{{"start": 0, "end": '
               f'{num_frames - 1}, "keyframe": {mid}}}</VTG>, <RefSeg>[SEG]</RefSeg></answer>')
-    rules = [{"turn": 0, "match": f'"{e}"', "response": select, "probability": 0.5} for e in expressions]
-    rules += [{"turn": 1, "response": answer}]
-    return {"rules": rules}
+    return {"rules": [{"turn": 0, "response": select, "probability": probability}, {"turn": 1, "response": answer}]}
 
 
 def prepare(output_dir: Path, num_videos: int = 6, num_frames: int = 24, seed: int = 0) -> dict[str, str]:
@@ -59,7 +58,7 @@ def prepare(output_dir: Path, num_videos: int = 6, num_frames: int = 24, seed: i
     train_path = write_parquet(train, output_dir / "train.parquet", shuffle_seed=seed)
     val_path = write_parquet(val, output_dir / "val.parquet")
     script = output_dir / "scripted_rollout.json"
-    script.write_text(json.dumps(scripted_rules([r.expression for r in train[::2]], num_frames), indent=1))
+    script.write_text(json.dumps(scripted_rules(num_frames), indent=1))
     return {"model": str(tiny_qwen_vl("qwen2_5_vl")), "sam2": str(tiny_sam2()), "train": str(train_path),
             "val": str(val_path), "script": str(script)}
 
