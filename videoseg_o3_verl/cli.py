@@ -110,9 +110,10 @@ class Demo(Subcommand):
         return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides)
 
 
-class ServeReward(Subcommand):
-    name = "serve-reward"
-    help = "Start the SAM2 reward HTTP service (arguments are those of videoseg_reward.app)."
+class Forward(Subcommand):
+    """A verb whose arguments belong to another module's ``main(argv)`` (``--help`` is theirs too)."""
+
+    target = ""
 
     def add(self, subparsers):
         parser = subparsers.add_parser(self.name, help=self.help, add_help=False)
@@ -121,12 +122,36 @@ class ServeReward(Subcommand):
         return parser
 
     def run(self, args):
-        from videoseg_reward.app import main as serve_main
+        import importlib
 
-        return serve_main(args.rest) or 0
+        return importlib.import_module(self.target).main(args.rest) or 0
 
 
-SUBCOMMANDS = [Demo(), Smoke(), Train(), BuildTiny(), ServeReward()]
+class ServeReward(Forward):
+    name = "serve-reward"
+    help = "Start the SAM2 reward HTTP service (arguments: videoseg-o3 serve-reward --help)."
+    target = "videoseg_reward.app"
+
+
+class DataConvert(Forward):
+    name = "data"
+    help = "Convert an RVOS dataset (MeViS, ReVOS, Ref-YTVOS, ...) to verl parquet (videoseg-o3 data --help)."
+    target = "videoseg_o3_verl.data.convert_cli"
+
+
+class Synthetic(Forward):
+    name = "synthetic"
+    help = "Write the synthetic RVOS dataset in the ReVOS/MeViS layout (videoseg-o3 synthetic --help)."
+    target = "videoseg_o3_verl.data.synthetic_cli"
+
+
+class ConvertCheckpoint(Forward):
+    name = "convert-checkpoint"
+    help = "Convert a released VideoSEG-O3 checkpoint to HF Qwen-VL + seg head + SAM2 (--help for options)."
+    target = "videoseg_o3_verl.model.convert_cli"
+
+
+SUBCOMMANDS = [Demo(), Smoke(), Train(), DataConvert(), Synthetic(), ConvertCheckpoint(), BuildTiny(), ServeReward()]
 
 
 def build_parser() -> argparse.ArgumentParser:

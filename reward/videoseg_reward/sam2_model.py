@@ -55,9 +55,22 @@ def _overrides(meta: Sam2Meta) -> list[str]:
     return [f"++model.image_size={int(meta.image_size)}"] if meta.image_size else []
 
 
+def _ensure_sam2_hydra() -> None:
+    """``sam2`` composes its configs through Hydra's global state, initialised when ``sam2`` is imported; anything that
+    clears that state afterwards (another Hydra app, e.g. a trainer composing its own config) would make every later
+    build fail with "GlobalHydra is not initialized". Re-initialise it for sam2's config module when needed."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    if not GlobalHydra.instance().is_initialized():
+        initialize_config_module("sam2", version_base="1.2")
+
+
 def build_sam2_model(meta: Sam2Meta, *, video: bool = False, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Instantiate a SAM2 model with random weights (``video=True`` builds ``SAM2VideoPredictor``)."""
     from sam2.build_sam import build_sam2, build_sam2_video_predictor
+
+    _ensure_sam2_hydra()
 
     builder = build_sam2_video_predictor if video else build_sam2
     return builder(resolve_config(meta.config), ckpt_path=None, device=str(device), mode="eval",

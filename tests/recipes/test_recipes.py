@@ -295,7 +295,7 @@ def test_tiny_cpu_handles_cpu_traps_and_demo_sizes(composed):
         ("actor_rollout_ref.rollout.prompt_length", 1024),  # interpolated from data.*
         ("actor_rollout_ref.rollout.response_length", 1024),
         ("actor_rollout_ref.rollout.temperature", 1.0),
-        ("videoseg_o3.env.max_new_tokens", 48),
+        ("videoseg_o3.env.max_new_tokens", 96),
         ("videoseg_o3.calibration.enabled", True),
         ("videoseg_o3.aux_loss.ratio", 0.2),
     ]

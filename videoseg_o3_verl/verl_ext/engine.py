@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import os
+import time
 from typing import Any
 
 import torch
@@ -290,6 +291,27 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
             loss_function = functools.partial(videoseg_loss, inner=loss_function,
                                               aux_ratio=self.videoseg.aux_loss.ratio)
         return super().forward_step(micro_batch, loss_function, forward_only)
+
+    def optimizer_step(self):
+        result = super().optimizer_step()
+        if self.has_seg_head and self.videoseg.rewards.jf.enabled:
+            self._push_decoder_weights()
+        return result
+
+    def _push_decoder_weights(self) -> None:
+        """Send the trained prompt encoder + mask decoder to the SAM2 reward service (J&F term), as SAM2 keys."""
+        # versions only increase, also across restarts of the job against a long-lived service actor
+        self._decoder_version = max(getattr(self, "_decoder_version", 0) + 1, time.time_ns() // 1_000_000)
+        state = {}
+        for name, tensor in self._head().state_dict().items():  # every rank: DTensor gathers are collective
+            full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+            for ours, theirs in (("prompt_encoder.", "sam_prompt_encoder."), ("mask_decoder.", "sam_mask_decoder.")):
+                if name.startswith(ours):
+                    state[theirs + name[len(ours):]] = full.detach().float().cpu()
+        if torch.distributed.get_rank() == 0:
+            from videoseg_reward.actor import Sam2Service
+
+            Sam2Service(self.videoseg.reward_service.actor_name).update_decoder_weights(state, self._decoder_version)
 
     # ------------------------------------------------------------------ weight sync
     def get_per_tensor_param(self, *args, **kwargs):

@@ -22,12 +22,13 @@ from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from ..config import TRAINER_MODE, load_videoseg_config
-from .rewarding import SampleRewards, reward_spec_from, score_batch
+from .rewarding import SampleRewards, jf_requests, reward_spec_from, score_batch
 
 logger = logging.getLogger(__name__)
 
 REWARD_FIELDS = ["extra_fields", "extra_info", "response_mask", "data_source", "videoseg_frame_ious",
-                 "videoseg_keyframe_ious", "videoseg_nseg", "videoseg_mask_logp", "videoseg_key_mask"]
+                 "videoseg_keyframe_ious", "videoseg_nseg", "videoseg_mask_logp", "videoseg_key_mask",
+                 "videoseg_embedding"]
 """TransferQueue fields the reward step reads (the ``videoseg_*`` ones come from the seg-head engine)."""
 
 
@@ -50,6 +51,13 @@ class VideoSegO3Trainer(PPOTrainerSync):
         self.trainer_mode = "sync"
         self.videoseg = load_videoseg_config(self.config)
         self.reward_spec = reward_spec_from(self.videoseg)
+        self.sam2_service = None
+        if self.videoseg.rewards.jf.enabled:
+            from videoseg_reward.actor import Sam2Service
+
+            sam2, service = self.videoseg.sam2, self.videoseg.reward_service
+            self.sam2_service = Sam2Service.get_or_create(service.actor_name, sam2.checkpoint, config=sam2.config,
+                                                          image_size=sam2.image_size, num_gpus=service.num_gpus)
         return super()._build_replay_buffer()
 
     def _compute_old_log_prob(self, batch, metrics: dict):
@@ -63,8 +71,10 @@ class VideoSegO3Trainer(PPOTrainerSync):
         extra_fields, extra_infos = _as_list(data["extra_fields"]), _as_list(data["extra_info"])
         frame_ious = _rows(data["videoseg_frame_ious"])
         key_ious = _rows(data["videoseg_keyframe_ious"])
+        jfs = self._jf_scores(extra_fields, extra_infos, _rows(data["videoseg_embedding"]),
+                              _rows(data["videoseg_nseg"]), metrics)
         scored: list[SampleRewards | None] = score_batch(self.reward_spec, extra_fields, extra_infos, frame_ious,
-                                                         key_ious, parity=self.videoseg.rewards.parity)
+                                                         key_ious, parity=self.videoseg.rewards.parity, jfs=jfs)
         response_lengths = [int(m.shape[0]) for m in _rows(data["response_mask"])]
         scores = []
         for sample, length in zip(scored, response_lengths):
@@ -78,6 +88,19 @@ class VideoSegO3Trainer(PPOTrainerSync):
         metrics.update(reward_metrics(scored, _rows(data["videoseg_mask_logp"]), _rows(data["videoseg_nseg"])))
         self._dump_samples(scored, extra_infos, _rows(data["videoseg_key_mask"]), _as_list(data["data_source"]))
         return batch
+
+    def _jf_scores(self, extra_fields, extra_infos, embeddings, nsegs, metrics: dict) -> list[float | None]:
+        """J&F of each trajectory's propagated final mask from the SAM2 reward service (0 without a [SEG])."""
+        if self.sam2_service is None:
+            return [None] * len(extra_fields)
+        rows, requests = jf_requests(extra_fields, extra_infos, embeddings, nsegs,
+                                     self.videoseg.rewards.jf.num_frames)
+        jfs: list[float | None] = [0.0] * len(extra_fields)
+        for row, result in zip(rows, self.sam2_service.run(requests)):
+            jfs[row] = float(result["J&F"])
+        if rows:
+            metrics["videoseg/jf"] = float(np.mean([jfs[r] for r in rows]))
+        return jfs
 
     def _dump_samples(self, scored, extra_infos, key_masks, data_sources) -> None:
         """Append a few scored trajectories of this step to ``$VIDEOSEG_O3_DUMP_DIR/samples.jsonl`` (for reports)."""
