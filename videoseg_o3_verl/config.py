@@ -145,6 +145,10 @@ class VideoSegO3Config:
             EnvConfig.train(**dict(self.env or {}))
         except (TypeError, ValueError) as err:
             problems.append(f"videoseg_o3.env: {err} (keys must be fields of videoseg_o3_verl.env.EnvConfig)")
+        allowed = ("policy", "seg_head.proj", "seg_head.prompt_encoder", "seg_head.mask_decoder")
+        unknown = sorted(set(self.trainable_modules) - set(allowed))
+        if unknown:
+            problems.append(f"videoseg_o3.trainable_modules: unknown entries {unknown}; allowed: {list(allowed)}")
         if self.rewards.weights is not None and len(self.rewards.weights) != len(self.rewards.terms):
             problems.append(f"videoseg_o3.rewards.weights has {len(self.rewards.weights)} entries for "
                             f"{len(self.rewards.terms)} terms")

@@ -51,7 +51,8 @@ def _metrics(out) -> dict[int, dict]:
 
 def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
     out = tmp_path / "demo"
-    proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "2", "trainer.save_freq=2"], tmp_path)
+    proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "2", "trainer.save_freq=2",
+                       "trainer.test_freq=2"], tmp_path)
     assert proc.returncode == 0, tail(proc)
     assert "report:" in proc.stdout and "videoseg/reward/total" in proc.stdout  # the printed metrics table
     steps = _metrics(out)
@@ -67,6 +68,9 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
         # the trainer's rewards are what verl's advantage step read (rm_scores)
         assert float(data["critic/score/mean"]) == pytest.approx(float(data["videoseg/reward/total"]), abs=1e-5)
     assert max(float(d["videoseg/avg_turns"]) for d in steps.values()) > 1.0, "no multi-turn trajectory"
+    # validation ran the same path (actor forward, mask rewards) and reports per dataset
+    assert 0.0 <= float(steps[2]["val-videoseg/synthetic/final_mask_iou"]) <= 1.0
+    assert math.isfinite(float(steps[2]["val-videoseg/synthetic/reward"]))
 
     dumped = [json.loads(line) for line in (out / "dump" / "samples.jsonl").read_text().splitlines()]
     scripted = [d for d in dumped if [t["kind"] for t in d["trajectory"]["turns"]] == ["select", "answer"]]
@@ -86,9 +90,12 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
         assert term in report
     assert (out / "checkpoints" / "global_step_2").is_dir()
 
-    # resume: same command with one more step continues from the step-2 checkpoint
-    proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "3", "trainer.save_freq=3"], tmp_path)
+    # resume: same command with one more step continues from the step-2 checkpoint; this step also adds the J&F
+    # term scored by the SAM2 reward service (Ray actor), which receives the trained decoder weights after the update
+    proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "3", "trainer.save_freq=3",
+                       "videoseg_o3.rewards.jf.enabled=true"], tmp_path)
     assert proc.returncode == 0, tail(proc)
-    resumed = sorted(_metrics(out))
-    assert resumed == [3], f"resume should train only step 3, trained {resumed}"
+    resumed = _metrics(out)
+    assert sorted(resumed) == [3], f"resume should train only step 3, trained {sorted(resumed)}"
     assert (out / "checkpoints" / "global_step_3").is_dir()
+    assert 0.0 <= float(resumed[3]["videoseg/reward/jf"]) <= 1.0

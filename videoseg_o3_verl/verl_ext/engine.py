@@ -164,6 +164,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
             raise ValueError(f"[actor.fsdp_config.wrap_policy.transformer_layer_cls_to_wrap] must include "
                              f"{type(head).__name__!r} (got {list(wrap)})")
         self.frame_encoder = encoder
+        _apply_trainable(module, self.videoseg.trainable_modules)
         module.get_decoder().norm.register_forward_hook(self._capture_hidden)
         self.seg_token_id = self.model_config.tokenizer.convert_tokens_to_ids(SEG_TOKEN)
         return module
@@ -321,6 +322,21 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
     def get_per_tensor_param_shard(self, *args, **kwargs):
         generator, peft_config = super().get_per_tensor_param_shard(*args, **kwargs)
         return _without_head(generator), peft_config
+
+
+TRAINABLE_GROUPS = ("policy", "seg_head.proj", "seg_head.prompt_encoder", "seg_head.mask_decoder")
+"""What ``videoseg_o3.trainable_modules`` may name (spec §3.3); the SAM2 image encoder is never trained."""
+
+
+def _apply_trainable(module: nn.Module, trainable: list[str]) -> None:
+    """Freeze every parameter outside the configured groups (``policy`` = the whole Qwen-VL)."""
+    unknown = sorted(set(trainable) - set(TRAINABLE_GROUPS))
+    if unknown:
+        raise ValueError(f"[videoseg_o3.trainable_modules] unknown entries {unknown}; allowed: {list(TRAINABLE_GROUPS)}")
+    prefix = HEAD_ATTR + "."
+    for name, param in module.named_parameters():
+        group = "seg_head." + name[len(prefix):].split(".", 1)[0] if name.startswith(prefix) else "policy"
+        param.requires_grad_(group in trainable)
 
 
 def _seg_slice(samples, sample) -> slice:

@@ -64,7 +64,33 @@ class VideoSegO3Trainer(PPOTrainerSync):
         batch = super()._compute_old_log_prob(batch, metrics)
         return self._compute_videoseg_rewards(batch, metrics)
 
-    def _compute_videoseg_rewards(self, batch, metrics: dict):
+    def _validate(self) -> dict[str, float]:
+        """verl's validation, with the mask-based rewards: each validation batch also gets the actor forward (seg
+        head masks, IoUs, J&F) before verl reads its ``rm_scores``; adds ``val-videoseg/<data_source>/<metric>``."""
+        per_source: dict[str, list[dict[str, float]]] = {}
+        sample = self.replay_buffer.sample
+
+        def sample_and_score(*args, **kwargs):
+            batch, extra = sample(*args, **kwargs)
+            if kwargs.get("partition_id") == "val" and len(batch):
+                self.checkpoint_manager.sleep_replicas()
+                scratch: dict = {}
+                batch = super(VideoSegO3Trainer, self)._compute_old_log_prob(batch, scratch)
+                self._compute_videoseg_rewards(batch, scratch, per_source=per_source)
+                self.checkpoint_manager.update_weights()
+            return batch, extra
+
+        self.replay_buffer.sample = sample_and_score
+        try:
+            metrics = super()._validate()
+        finally:
+            self.replay_buffer.sample = sample
+        for source, rows in per_source.items():
+            for key in rows[0]:
+                metrics[f"val-videoseg/{source}/{key}"] = float(np.mean([row[key] for row in rows]))
+        return metrics
+
+    def _compute_videoseg_rewards(self, batch, metrics: dict, per_source: dict | None = None):
         import transfer_queue as tq
 
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=REWARD_FIELDS)
@@ -86,7 +112,13 @@ class VideoSegO3Trainer(PPOTrainerSync):
         tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
                         fields=TensorDict({"rm_scores": rm_scores}, batch_size=len(scores)))
         metrics.update(reward_metrics(scored, _rows(data["videoseg_mask_logp"]), _rows(data["videoseg_nseg"])))
-        self._dump_samples(scored, extra_infos, _rows(data["videoseg_key_mask"]), _as_list(data["data_source"]))
+        sources = _as_list(data["data_source"])
+        if per_source is not None:  # validation: per-dataset rows, no dumps
+            for sample, source, jf in zip(scored, sources, jfs):
+                if sample is not None:
+                    per_source.setdefault(str(source), []).append(sample_summary(sample, jf))
+            return batch
+        self._dump_samples(scored, extra_infos, _rows(data["videoseg_key_mask"]), sources)
         return batch
 
     def _jf_scores(self, extra_fields, extra_infos, embeddings, nsegs, metrics: dict) -> list[float | None]:
@@ -120,6 +152,18 @@ class VideoSegO3Trainer(PPOTrainerSync):
                     "per_round_keyframe_ious": sample.inputs.per_round_keyframe_ious,
                     "final_key_mask": (mask.float() > 0).to(torch.uint8).tolist(),
                 }) + "\n")
+
+
+def sample_summary(sample: SampleRewards, jf: float | None) -> dict[str, float]:
+    """Per-trajectory numbers averaged per dataset in validation."""
+    row = {"reward": sample.total, "turns": float(sample.num_turns),
+           "final_mask_iou": float(np.mean(sample.inputs.per_round_maskious[-1])) if
+           sample.inputs.per_round_maskious else 0.0,
+           "final_keyframe_iou": float(sample.inputs.per_round_keyframe_ious[-1]) if
+           sample.inputs.per_round_keyframe_ious else 0.0}
+    if jf is not None:
+        row["jf"] = float(jf)
+    return row
 
 
 def reward_metrics(scored: list[SampleRewards | None], mask_logps: list[torch.Tensor], nsegs: list[torch.Tensor]
