@@ -10,12 +10,12 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["videoseg_reward", "videoseg_reward.*"]),
-    install_requires=["numpy>=1.26", "scipy>=1.11", "pycocotools>=2.0.7", "torch>=2.6", "pillow>=10"],
+    install_requires=["numpy>=1.26", "scipy>=1.11", "pycocotools>=2.0.7", "torch>=2.6", "pillow>=10", "av>=12"],
     extras_require={
         "sam2": ["sam2>=1.1.0"],
         "ray": ["ray>=2.40"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
-        "test": ["pytest>=8", "httpx>=0.27"],
+        "test": ["pytest>=8", "pytest-asyncio>=0.23", "httpx>=0.27"],
     },
     entry_points={"console_scripts": ["videoseg-reward-serve = videoseg_reward.app:main"]},
 )

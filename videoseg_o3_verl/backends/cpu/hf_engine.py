@@ -161,28 +161,43 @@ class HFGenerationEngine:
 
     # ------------------------------------------------------------------ inputs
     def _multimodal_inputs(self, prompt_ids: list[int], image_data, video_data, mm_processor_kwargs) -> dict:
+        """Pixel tensors + grids for the images/videos of a prompt whose vision pads are already expanded.
+
+        The image and video processors are called directly (the prompt is not re-rendered: Qwen3-VL's video
+        expansion interleaves timestamps, so decoded text would not round-trip); the number of pad tokens in the
+        prompt must equal what the grids imply.
+        """
         if not image_data and not video_data:
             return {}
         if self.processor is None:
             raise ValueError("Images/videos were sent to a text-only model")
-        from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs
+        kwargs = dict(mm_processor_kwargs or {})
+        out: dict = {}
+        merge = int(getattr(self.processor.image_processor, "merge_size", 2)) ** 2
+        if image_data:
+            processed = self.processor.image_processor(images=list(image_data), return_tensors="pt", **kwargs)
+            out.update(pixel_values=processed["pixel_values"], image_grid_thw=processed["image_grid_thw"])
+            self._check_pads(prompt_ids, "<|image_pad|>", processed["image_grid_thw"], merge)
+        if video_data:
+            videos = list(video_data)
+            metadata = None
+            if isinstance(videos[0], tuple):
+                videos, metadata = [v[0] for v in videos], [v[1] for v in videos]
+            video_kwargs = {"do_sample_frames": False, **({"video_metadata": metadata} if metadata else {}), **kwargs}
+            processed = self.processor.video_processor(videos=videos, return_tensors="pt", **video_kwargs)
+            out.update(pixel_values_videos=processed["pixel_values_videos"], video_grid_thw=processed["video_grid_thw"])
+            self._check_pads(prompt_ids, "<|video_pad|>", processed["video_grid_thw"], merge)
+        if hasattr(self.processor, "create_mm_token_type_ids"):
+            out["mm_token_type_ids"] = torch.tensor(self.processor.create_mm_token_type_ids([list(prompt_ids)]))
+        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in out.items()}
 
-        ids = list(prompt_ids)
-        for tid in self.vision_token_ids:
-            ids = collapse_runs(ids, tid)
-        text = self.tokenizer.decode(ids, skip_special_tokens=False)
-        processed = build_multimodal_processor_inputs(self.processor, text=[text], images=image_data or None,
-                                                      videos=video_data or None,
-                                                      mm_processor_kwargs=mm_processor_kwargs)
-        expanded = processed["input_ids"][0].tolist()
-        if len(expanded) != len(prompt_ids) or any(
-                (a in self.vision_token_ids) != (b in self.vision_token_ids) for a, b in zip(expanded, prompt_ids)):
-            raise ValueError(f"Vision placeholders in prompt_ids ({len(prompt_ids)} tokens) do not match the "
-                             f"processor's expansion of the given images/videos ({len(expanded)} tokens); were the "
-                             f"same mm_processor_kwargs used to build the prompt?")
-        keep = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts",
-                "mm_token_type_ids")
-        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in processed.items() if k in keep}
+    def _check_pads(self, prompt_ids: list[int], token: str, grid_thw: torch.Tensor, merge: int) -> None:
+        expected = int(grid_thw.prod(dim=-1).sum()) // merge
+        found = sum(1 for t in prompt_ids if t == self.tokenizer.convert_tokens_to_ids(token))
+        if found != expected:
+            raise ValueError(f"Vision placeholders in prompt_ids do not match the given media: {found} {token} tokens "
+                             f"but the processor's grids {grid_thw.tolist()} need {expected}; were the same "
+                             "mm_processor_kwargs used to build the prompt?")
 
     # ------------------------------------------------------------------ generate
     def generate(self, prompt_ids: list[int], sampling: SamplingRequest, image_data=None, video_data=None,

@@ -49,6 +49,16 @@ def engine_config_from(rollout_config) -> HFEngineConfig:
     return HFEngineConfig(**kwargs)
 
 
+def _no_stop_iteration(fn, *args):
+    """Run ``fn``; a ``StopIteration`` escaping a thread cannot be set on an asyncio future and would leave the
+    request hanging forever (verl then waits for the sample), so it is re-raised as a ``RuntimeError``."""
+    try:
+        return fn(*args)
+    except StopIteration as err:
+        raise RuntimeError(f"{getattr(fn, '__name__', fn)} raised StopIteration (inconsistent multimodal inputs?)") \
+            from err
+
+
 class HFRolloutServer:
     """Token-in/token-out server backed by :class:`HFGenerationEngine` (wrapped with ``ray.remote``)."""
 
@@ -88,12 +98,12 @@ class HFRolloutServer:
         scripted = self._scripted_reply(prompt_ids)
         if scripted is not None:
             token_ids = scripted[: sampling.max_tokens]
-            log_probs = await asyncio.to_thread(self.engine.score, prompt_ids, token_ids, sampling.temperature,
-                                                image_data, video_data, mm_processor_kwargs)
+            log_probs = await asyncio.to_thread(_no_stop_iteration, self.engine.score, prompt_ids, token_ids,
+                                                sampling.temperature, image_data, video_data, mm_processor_kwargs)
             log_probs = log_probs if sampling.logprobs else None
         else:
-            token_ids, log_probs = await asyncio.to_thread(self.engine.generate, prompt_ids, sampling, image_data,
-                                                           video_data, mm_processor_kwargs)
+            token_ids, log_probs = await asyncio.to_thread(_no_stop_iteration, self.engine.generate, prompt_ids,
+                                                           sampling, image_data, video_data, mm_processor_kwargs)
         return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason="completed",
                            extra_fields={"global_steps": self.global_steps, "scripted": scripted is not None})
 
