@@ -16,7 +16,9 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi
 echo "[setup] installing dependencies into $VENV (first run takes a few minutes)"
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+# pip warns once per package about this machine's optional local mirrors; keep every other message
+pip_quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+PIP=(pip_quiet "$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install "setuptools>=68" wheel
 # torch first: sam2 is an sdist that must build against the already-installed torch (no build isolation).
 "${PIP[@]}" install "$(grep '^torch==' "$ROOT/requirements/cpu.txt")" "$(grep '^torchvision==' "$ROOT/requirements/cpu.txt")"

@@ -131,7 +131,11 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
                                     pred_mask=pred, gt_mask=gt))
         samples.append(ReportSample(record=record, trajectory=trajectory, turns=turns, reward_terms=entry["terms"],
                                     reward_total=entry["total"], step=entry["step"]))
-    return write_report(output_dir / "report.html", samples, rows, title="VideoSEG-O3 CPU demo")
+    keep = ("videoseg/", "val-videoseg/", "actor/videoseg/")
+    extra = {"actor/pg_loss", "actor/kl_loss", "actor/grad_norm", "critic/score/mean", "timing_s/step"}
+    table = [StepMetrics(step=row.step, values={k: v for k, v in row.values.items() if k.startswith(keep) or k in extra})
+             for row in rows]
+    return write_report(output_dir / "report.html", samples, table, title="VideoSEG-O3 CPU demo")
 
 
 def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None) -> int:
