@@ -88,7 +88,12 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
     report = (out / "report.html").read_text()
     for term in ("strict_format_cot", "lr_keyframe_vs_mask_dense", "&lt;think&gt;"):
         assert term in report
-    assert (out / "checkpoints" / "global_step_2").is_dir()
+    head_dir = out / "checkpoints" / "global_step_2" / "actor" / "seg_head"
+    assert (head_dir / "seg_head.safetensors").is_file() and (head_dir / "seg_head_config.json").is_file()
+    from videoseg_o3_verl.model.seg_head_io import load_seg_head
+
+    head, _ = load_seg_head(head_dir)  # the trained head reloads on its own (strict keys)
+    assert head.hidden_size == 64
 
     # resume: same command with one more step continues from the step-2 checkpoint; this step also adds the J&F
     # term scored by the SAM2 reward service (Ray actor), which receives the trained decoder weights after the update

@@ -18,6 +18,7 @@ them from the HF config.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -155,6 +156,8 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
             raise ValueError(f"[videoseg_o3.seg_head.path] head expects hidden size {head.hidden_size}, the policy has "
                              f"{hidden_size}")
         _replace_embeddings(head)
+        self._head_template = copy.deepcopy(head).cpu().float().requires_grad_(False)  # for exports (see below)
+        self._hidden_size = hidden_size
         dtype = next(module.parameters()).dtype
         setattr(module, HEAD_ATTR, head.to(dtype=dtype))
         # the head is its own FSDP unit (called outside the policy's forward)
@@ -292,6 +295,21 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
             loss_function = functools.partial(videoseg_loss, inner=loss_function,
                                               aux_ratio=self.videoseg.aux_loss.ratio)
         return super().forward_step(micro_batch, loss_function, forward_only)
+
+    def save_checkpoint(self, local_path: str, *args, **kwargs) -> None:
+        """verl's checkpoint (policy + head, for resume) plus the head alone in ``<local_path>/seg_head/``
+        (``seg_head.safetensors`` + config, loadable with ``videoseg_o3_verl.model.seg_head_io.load_seg_head``)."""
+        super().save_checkpoint(local_path, *args, **kwargs)
+        if not self.has_seg_head:
+            return
+        from ..model.seg_head_io import save_seg_head
+
+        state = {name: (t.full_tensor() if hasattr(t, "full_tensor") else t).detach().float().cpu()
+                 for name, t in self._head().state_dict().items()}  # every rank: DTensor gathers are collective
+        if torch.distributed.get_rank() == 0:
+            self._head_template.load_state_dict(state, strict=True)
+            save_seg_head(self._head_template, os.path.join(local_path, "seg_head"),
+                          sam2_checkpoint=self.videoseg.sam2.checkpoint, hidden_size=self._hidden_size)
 
     def optimizer_step(self):
         result = super().optimizer_step()
