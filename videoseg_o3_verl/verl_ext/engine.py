@@ -202,14 +202,11 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
                                   _non_tensor_list(micro_batch, "extra_fields", bsz), self.seg_token_id,
                                   settings.seg_head.max_segs_per_sample)
         offsets = input_ids.offsets()
-        rows = [s for s in samples for _ in s.positions]
-        if hidden.dim() == 3 and hidden.shape[0] == 1 and bsz > 1 or hidden.shape[0] == 1 and hidden.shape[1] == int(
-                offsets[-1]):
-            flat = [int(offsets[s.index]) + p for s in samples for p in s.positions]  # packed (1, nnz, H)
-            seg_hidden = hidden[0, flat] if flat else hidden.new_zeros(0, hidden.shape[-1])
-        else:
-            seg_hidden = hidden[[s.index for s in rows], [p for s in samples for p in s.positions]] if rows \
-                else hidden.new_zeros(0, hidden.shape[-1])
+        positions = [p for s in samples for p in s.positions]
+        if hidden.shape[0] == 1 and hidden.shape[1] == int(offsets[-1]):  # remove-padding path: (1, nnz, H)
+            seg_hidden = hidden[0, [int(offsets[s.index]) + p for s in samples for p in s.positions]]
+        else:  # padded path: (B, max_len, H), sequences left-aligned
+            seg_hidden = hidden[[s.index for s in samples for _ in s.positions], positions]
         grid = settings.calibration.grid
         num_segs = seg_hidden.shape[0]
         log_probs = model_output["log_probs"]
@@ -398,10 +395,6 @@ def videoseg_loss(inner, model_output: dict, data, dp_group=None, aux_ratio: flo
     if injection is not None and "ref_log_prob" in data.keys():
         data = data.clone(recurse=False)
         data["ref_log_prob"] = _add_response_aligned(data["ref_log_prob"], no_padding_2_padding(injection, data))
-    if os.environ.get("VIDEOSEG_O3_DEBUG"):
-        ref = data["ref_log_prob"] if "ref_log_prob" in data.keys() else None
-        print("DEBUG loss", None if ref is None else (ref.is_nested, ref.shape if not ref.is_nested else
-              ref.offsets().tolist()), model_output["log_probs"].offsets().tolist(), flush=True)
     loss, metrics = inner(model_output=model_output, data=data, dp_group=dp_group)
     if aux is not None and aux_ratio > 0:
         global_bsz, dp_size = data["global_batch_size"], data["dp_size"]
