@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 from scipy import ndimage
-
 from videoseg_reward._davis_reference import ref_jf
 from videoseg_reward.metrics import jf_per_frame, jf_score
 

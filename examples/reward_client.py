@@ -9,7 +9,6 @@ Then: python examples/reward_client.py http://127.0.0.1:8000 DATA/JPEGImages/<vi
 import sys
 
 import numpy as np
-
 from videoseg_reward.client import RewardClient
 from videoseg_reward.frames import read_frames
 from videoseg_reward.schemas import Prompts

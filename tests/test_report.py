@@ -13,8 +13,16 @@ import pytest
 from PIL import Image
 
 from videoseg_o3_verl.data.records import RVOSRecord
-from videoseg_o3_verl.report import (ReportSample, ReportTurn, StepMetrics, format_metrics_table, frames_shown,
-                                     overlay, render_report, write_report)
+from videoseg_o3_verl.report import (
+    ReportSample,
+    ReportTurn,
+    StepMetrics,
+    format_metrics_table,
+    frames_shown,
+    overlay,
+    render_report,
+    write_report,
+)
 from videoseg_o3_verl.trajectory import Trajectory, TurnRecord
 
 TERMS = {"strict_format_cot": 1.0, "step_format_cot": 0.8333333, "lr_vtg_iou_dense": 0.4999999,

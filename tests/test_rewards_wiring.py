@@ -15,13 +15,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from videoseg_reward.terms import RewardSpec
 
 from videoseg_o3_verl.data.records import RVOSRecord
 from videoseg_o3_verl.data.rle import encode_mask
-from videoseg_o3_verl.rewards import (RewardBreakdown, frame_ious, keyframe_iou, logits_to_masks, reward_inputs,
-                                      score_trajectory, video_mask_ious)
+from videoseg_o3_verl.rewards import (
+    RewardBreakdown,
+    frame_ious,
+    keyframe_iou,
+    logits_to_masks,
+    reward_inputs,
+    score_trajectory,
+    video_mask_ious,
+)
 from videoseg_o3_verl.trajectory import Trajectory, TurnRecord
-from videoseg_reward.terms import RewardSpec
 
 EPS = 1e-6
 

@@ -19,8 +19,14 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutp
 
 from .backends.cpu.hf_engine import VISION_PLACEHOLDER_TOKENS
 from .data.parquet import record_from_extra_info
-from .env import (EnvConfig, initial_frame_indices, initial_messages, parse_action, select_observation_content,
-                  should_continue)
+from .env import (
+    EnvConfig,
+    initial_frame_indices,
+    initial_messages,
+    parse_action,
+    select_observation_content,
+    should_continue,
+)
 from .env.prompts import SEG_TOKEN
 from .trajectory import Trajectory, TurnRecord
 from .video import VideoSource

@@ -133,7 +133,8 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
                                     reward_total=entry["total"], step=entry["step"]))
     keep = ("videoseg/", "val-videoseg/", "actor/videoseg/")
     extra = {"actor/pg_loss", "actor/kl_loss", "actor/grad_norm", "critic/score/mean", "timing_s/step"}
-    table = [StepMetrics(step=row.step, values={k: v for k, v in row.values.items() if k.startswith(keep) or k in extra})
+    table = [StepMetrics(step=row.step,
+                         values={k: v for k, v in row.values.items() if k.startswith(keep) or k in extra})
              for row in rows]
     return write_report(output_dir / "report.html", samples, table, title="VideoSEG-O3 CPU demo")
 

@@ -62,12 +62,16 @@ def build_smoke_dataset(out_dir: str | Path, num_prompts: int = 8, seed: int = 0
         row = {"data_source": "videoseg_smoke", "ability": "vqa",
                "reward_model": {"style": "rule", "ground_truth": color}, "extra_info": {"index": i}}
         if i % 2 == 0:
-            row["prompt"] = [{"role": "user", "content": "<image><image>Which colour is the square? Answer in one word."}]
-            row["images"] = [{"bytes": _png_bytes(_frame(COLORS[color]))}, {"bytes": _png_bytes(_frame(COLORS[color], shift=9))}]
+            row["prompt"] = [{"role": "user",
+                              "content": "<image><image>Which colour is the square? Answer in one word."}]
+            row["images"] = [{"bytes": _png_bytes(_frame(COLORS[color]))},
+                             {"bytes": _png_bytes(_frame(COLORS[color], shift=9))}]
             row["videos"] = None
         else:
-            video = write_mp4(out_dir / "videos" / f"clip_{i}.mp4", [_frame(COLORS[color], shift=3 * t) for t in range(8)])
-            row["prompt"] = [{"role": "user", "content": "<video>Which colour is the moving square? Answer in one word."}]
+            frames = [_frame(COLORS[color], shift=3 * t) for t in range(8)]
+            video = write_mp4(out_dir / "videos" / f"clip_{i}.mp4", frames)
+            row["prompt"] = [{"role": "user",
+                              "content": "<video>Which colour is the moving square? Answer in one word."}]
             row["images"] = None
             row["videos"] = [{"video": str(video), "nframes": 4}]
         rows.append(row)

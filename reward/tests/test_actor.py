@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from videoseg_reward.batching import CompletedCache, MicroBatcher, process_batch
 from videoseg_reward.schemas import Prompts, SegmentRequest, SegmentResult
 

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from videoseg_reward.aggregate import (
     DatasetScore,
     ExpressionScore,

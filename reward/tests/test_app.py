@@ -12,13 +12,12 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-
 from videoseg_reward import __version__
 from videoseg_reward.app import ServiceSettings, build_app, main
 from videoseg_reward.client import RewardClient, RewardServiceError
 from videoseg_reward.masks import encode_mask, encode_masks
-from videoseg_reward.scorer import Sam2Scorer
 from videoseg_reward.schemas import Prompts
+from videoseg_reward.scorer import Sam2Scorer
 
 FRAMES = [0, 3, 5]
 KEYFRAME = 3

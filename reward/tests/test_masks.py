@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pycocotools import mask as coco
-
 from videoseg_reward.masks import (
     MAX_RLE_PIXELS,
     decode_rle,

@@ -7,9 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy import ndimage
-
 import videoseg_reward.metrics as metrics_module
+from scipy import ndimage
 from videoseg_reward._davis_reference import ref_disk, ref_jf, ref_seg2bmap, ref_seg2bmap_loops
 from videoseg_reward.metrics import (
     JFScore,

@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from videoseg_reward.frames import PathNotAllowedError, count_frames, read_frames, resolve_under_roots
 from videoseg_reward.masks import encode_masks, frame_ious, keyframe_iou, score_masks
 from videoseg_reward.metrics import jf_score
-from videoseg_reward.scorer import Sam2Scorer
 from videoseg_reward.schemas import Prompts, SegmentResult, VideoRef
+from videoseg_reward.scorer import Sam2Scorer
 
 T, H, W = 8, 64, 80
 FRAMES = [0, 2, 3, 5, 7]

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
 from videoseg_reward import terms as T
 from videoseg_reward.terms import (
     PAPER_TERMS,

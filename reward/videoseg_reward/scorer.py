@@ -363,7 +363,7 @@ class Sam2Scorer:
 
     def _prompt_tensors(self, prompts: Prompts, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Sparse ``[n, k, 256]`` and dense ``[n, 256, h, w]`` prompt embeddings and the multimask flag."""
-        model, enc, dev = self.model, self.model.sam_prompt_encoder, self.device
+        enc, dev = self.model.sam_prompt_encoder, self.device
         n = prompts.num_objects
         if prompts.kind == "embedding":
             pad = enc.not_a_point_embed.weight.reshape(1, 1, -1).expand(n, 1, -1)

@@ -19,7 +19,8 @@ from .helpers import ScriptedServerManager, synthetic_rows
 
 THINK = "<think>Step 1: when. Step 2: where. Step 3: what. Action: look closer.</think>"
 SELECT = THINK + '<select><VTG>{"start": 4, "end": 15, "keyframe": 9}</VTG>, <RefSeg>[SEG]</RefSeg></select><|im_end|>'
-SELECT2 = THINK + '<select><VTG>{"start": 10, "end": 12, "keyframe": 11}</VTG>, <RefSeg>[SEG]</RefSeg></select><|im_end|>'
+SELECT2 = (THINK + '<select><VTG>{"start": 10, "end": 12, "keyframe": 11}</VTG>, <RefSeg>[SEG]</RefSeg></select>'
+           "<|im_end|>")
 ANSWER = THINK + '<answer><VTG>{"start": 2, "end": 20, "keyframe": 11}</VTG>, <RefSeg>[SEG]</RefSeg></answer><|im_end|>'
 
 

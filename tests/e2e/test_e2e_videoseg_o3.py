@@ -25,7 +25,6 @@ def _expected_total(sample: dict) -> float:
     """The seven paper terms recomputed by hand for a scripted <select> → <answer> trajectory (spec §4)."""
     record = json.loads(sample["record"])
     existence = record["mask_existence"]
-    length = len(existence)
     answer = sample["trajectory"]["turns"][-1]["vtg"]  # {"start": 0, "end": L-1, "keyframe": L//2}
     s, e, k = answer["start"], answer["end"], answer["keyframe"]
     # strict + step format: both turns have <think> with Step 1/2/3 + Action and a JSON <VTG> and [SEG]

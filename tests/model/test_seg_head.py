@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from videoseg_reward.sam2_model import Sam2Meta, build_sam2_model
 
 from videoseg_o3_verl.losses import inject_mask_log_probs, mask_log_prob
 from videoseg_o3_verl.model.frame_encoder import IMAGENET_MEAN, IMAGENET_STD, FrameEncoder, FrameFeatures
 from videoseg_o3_verl.model.seg_head import SegHead, build_seg_head, seg_head_tiny
-from videoseg_reward.sam2_model import Sam2Meta, build_sam2_model
 
 IMAGE_SIZE = 256  # smallest practical SAM2 input; low-res masks are 256 / 4 = 64 px
 MASK = IMAGE_SIZE // 4

@@ -18,6 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from videoseg_reward.sam2_model import Sam2Meta, build_random_sam2_checkpoint, load_sam2_model
 
 from videoseg_o3_verl.model.convert_released import ReleasedLayout, _ensure_seg_in_output, convert_released_checkpoint
 from videoseg_o3_verl.model.frame_encoder import FrameEncoder
@@ -30,7 +31,6 @@ from videoseg_o3_verl.model.seg_head_io import (
     load_seg_head,
     save_seg_head,
 )
-from videoseg_reward.sam2_model import Sam2Meta, build_random_sam2_checkpoint, load_sam2_model
 
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")

@@ -20,7 +20,8 @@ def test_tiny_qwen_vl_reload_gives_identical_outputs(kind, tmp_path):
     model = AutoModelForImageTextToText.from_pretrained(path).eval()
     processor = AutoProcessor.from_pretrained(path)
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8))
-    messages = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "find [SEG]"}]}]
+    content = [{"type": "image", "image": image}, {"type": "text", "text": "find [SEG]"}]
+    messages = [{"role": "user", "content": content}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     inputs = processor(text=[text], images=[image], return_tensors="pt")
     with torch.no_grad():

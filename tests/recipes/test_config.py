@@ -8,7 +8,7 @@ Composes YAML only (no Ray, no model); ~10 s on 2 cores.
 from __future__ import annotations
 
 import pytest
-from omegaconf.errors import ConfigKeyError, MissingMandatoryValue
+from omegaconf.errors import MissingMandatoryValue
 
 from videoseg_o3_verl.config import VideoSegO3Config, load_videoseg_config
 from videoseg_o3_verl.launch import compose_recipe

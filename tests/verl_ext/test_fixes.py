@@ -8,9 +8,9 @@ import os
 
 import pytest
 import torch
+import verl.utils.tensordict_utils as tu  # noqa: I001  (import verl first: it loads the plugin)
 from tensordict import TensorDict
 
-import verl.utils.tensordict_utils as tu  # noqa: I001  (import verl first: it loads the plugin)
 from videoseg_o3_verl.verl_ext import fixes
 
 

@@ -8,8 +8,15 @@ import pytest
 import torch
 from PIL import Image
 
-from videoseg_o3_verl.verl_ext.engine import (HEAD_ATTR, _add_at, _add_response_aligned, _nested_like,
-                                              _replace_embeddings, _without_head, videoseg_loss)
+from videoseg_o3_verl.verl_ext.engine import (
+    HEAD_ATTR,
+    _add_at,
+    _add_response_aligned,
+    _nested_like,
+    _replace_embeddings,
+    _without_head,
+    videoseg_loss,
+)
 from videoseg_o3_verl.verl_ext.seg_batch import calibration_log_probs, calibration_targets
 
 

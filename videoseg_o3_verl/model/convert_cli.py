@@ -14,8 +14,9 @@ import argparse
 import logging
 import sys
 
-from videoseg_o3_verl.model.convert_released import ARCHITECTURES, ReleasedLayout, convert_released_checkpoint
 from videoseg_reward.sam2_model import Sam2Meta
+
+from videoseg_o3_verl.model.convert_released import ARCHITECTURES, ReleasedLayout, convert_released_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:

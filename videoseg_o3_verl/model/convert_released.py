@@ -34,10 +34,10 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from videoseg_reward.sam2_model import Sam2Meta, build_sam2_model, save_sam2_checkpoint
 
 from videoseg_o3_verl.model.seg_head import build_seg_head
 from videoseg_o3_verl.model.seg_head_io import ensure_seg_token, save_seg_head
-from videoseg_reward.sam2_model import Sam2Meta, build_sam2_model, save_sam2_checkpoint
 
 logger = logging.getLogger(__name__)
 

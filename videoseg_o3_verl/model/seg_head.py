@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.func import functional_call
+from videoseg_reward.sam2_model import Sam2Meta
 
 from videoseg_o3_verl.model.frame_encoder import FrameFeatures
-from videoseg_reward.sam2_model import Sam2Meta
 
 __all__ = [
     "SEG_HEAD_PRESETS",

@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from videoseg_reward.sam2_model import Sam2Meta, load_sam2_model, read_sam2_checkpoint
 
 from videoseg_o3_verl.model.frame_encoder import FrameEncoder
 from videoseg_o3_verl.model.seg_head import SegHead, build_seg_head
-from videoseg_reward.sam2_model import Sam2Meta, load_sam2_model, read_sam2_checkpoint
 
 logger = logging.getLogger(__name__)
 

@@ -165,8 +165,13 @@ def _padded_vocab(tokenizer, multiple: int = 64) -> int:
 
 
 def _build_qwen2_5_vl(spec: TinyQwenVLSpec, tokenizer):
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     ids = _token_ids(tokenizer)
     head_dim = 16
@@ -196,8 +201,13 @@ def _build_qwen2_5_vl(spec: TinyQwenVLSpec, tokenizer):
 
 
 def _build_qwen3_vl(spec: TinyQwenVLSpec, tokenizer):
-    from transformers import (Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
 
     ids = _token_ids(tokenizer)
     head_dim = 16

@@ -34,8 +34,15 @@ from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 from ..config import ENGINE_MODEL_TYPE, VideoSegO3Config, load_videoseg_config
 from ..env.prompts import SEG_TOKEN
 from .rewarding import FRAME_SLOTS
-from .seg_batch import (FrameStore, build_head_inputs, calibration_log_probs, calibration_targets, collect_samples,
-                        sample_aux_loss, split_head_outputs)
+from .seg_batch import (
+    FrameStore,
+    build_head_inputs,
+    calibration_log_probs,
+    calibration_targets,
+    collect_samples,
+    sample_aux_loss,
+    split_head_outputs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -242,8 +249,9 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
             model_output["_videoseg_aux"] = torch.stack(aux) if aux else values.sum() * 0
             model_output["_videoseg_mask_logp"] = mask_logp.detach()
             return model_output
-        model_output.update(self._old_pass_outputs(samples, bsz, key_logits.detach(), [v.detach() for v in video_logits],
-                                                   targets, mask_logp.detach(), out, values.device))
+        model_output.update(self._old_pass_outputs(samples, bsz, key_logits.detach(),
+                                                   [v.detach() for v in video_logits], targets, mask_logp.detach(),
+                                                   out, values.device))
         return model_output
 
     def _old_pass_outputs(self, samples, bsz, key_logits, video_logits, targets, mask_logp, out, device) -> dict:
@@ -347,7 +355,8 @@ def _apply_trainable(module: nn.Module, trainable: list[str]) -> None:
     """Freeze every parameter outside the configured groups (``policy`` = the whole Qwen-VL)."""
     unknown = sorted(set(trainable) - set(TRAINABLE_GROUPS))
     if unknown:
-        raise ValueError(f"[videoseg_o3.trainable_modules] unknown entries {unknown}; allowed: {list(TRAINABLE_GROUPS)}")
+        raise ValueError(f"[videoseg_o3.trainable_modules] unknown entries {unknown}; "
+                         f"allowed: {list(TRAINABLE_GROUPS)}")
     prefix = HEAD_ATTR + "."
     for name, param in module.named_parameters():
         group = "seg_head." + name[len(prefix):].split(".", 1)[0] if name.startswith(prefix) else "policy"

@@ -112,7 +112,13 @@ class HFGenerationEngine:
     """
 
     def __init__(self, model_path: str, config: HFEngineConfig = HFEngineConfig(), trust_remote_code: bool = False):
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+        from transformers import (
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            AutoTokenizer,
+        )
 
         self.config = config
         self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -120,17 +126,21 @@ class HFGenerationEngine:
         hf_config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         self.is_multimodal = hasattr(hf_config, "vision_config")
         model_cls = AutoModelForImageTextToText if self.is_multimodal else AutoModelForCausalLM
-        self.model = model_cls.from_pretrained(model_path, dtype=dtype, attn_implementation=config.attn_implementation,
+        self.model = model_cls.from_pretrained(model_path, dtype=dtype,
+                                               attn_implementation=config.attn_implementation,
                                                trust_remote_code=trust_remote_code).to(self.device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
-        self.processor = AutoProcessor.from_pretrained(model_path, trust_remote_code=trust_remote_code) \
-            if self.is_multimodal else None
+        self.processor = (AutoProcessor.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+                          if self.is_multimodal else None)
         vocab = self.tokenizer.get_vocab()
         self.vision_token_ids = sorted({vocab[t] for t in VISION_PLACEHOLDER_TOKENS if t in vocab})
         eos = self.model.generation_config.eos_token_id
-        self.eos_token_ids = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else []),
-                                     *( [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else [])})
-        self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_ids[0]
+        eos = eos if isinstance(eos, list) else ([eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos = [*eos, self.tokenizer.eos_token_id]
+        self.eos_token_ids = sorted(set(eos))
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id = pad if pad is not None else self.eos_token_ids[0]
         if config.max_parallel < 1:
             raise ValueError(f"[rollout.engine_kwargs.hf] max_parallel must be >= 1, got {config.max_parallel}")
         self._slots = threading.BoundedSemaphore(config.max_parallel)

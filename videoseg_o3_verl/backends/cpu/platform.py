@@ -35,8 +35,8 @@ def _cpu_device_module() -> types.ModuleType:
     """A ``torch.cuda``-shaped module whose calls are harmless no-ops on CPU."""
     module = _CPUDeviceModule("videoseg_cpu_device")
     module.get_device_name = lambda *a, **k: "cpu"
-    for name in ("synchronize", "empty_cache", "set_device", "manual_seed", "manual_seed_all", "reset_peak_memory_stats",
-                 "ipc_collect", "reset_max_memory_allocated"):
+    for name in ("synchronize", "empty_cache", "set_device", "manual_seed", "manual_seed_all",
+                 "reset_peak_memory_stats", "ipc_collect", "reset_max_memory_allocated"):
         setattr(module, name, _noop)
     module.is_available = lambda: True
     module.device_count = lambda: 1
