@@ -377,6 +377,34 @@ def lr_maskiou_dense(per_round_maskious: Sequence[Any]) -> float:
     return _maskiou_score(0.0 if last is None else _to_float(last, "lr_maskiou_dense", "a per-frame IoU"))
 
 
+def _delta_ladder(delta: float, *, dense_above: float, dense_offset: float, dense_scale: float, half_above: float,
+                  parity: bool) -> float:
+    """The score ladder shared by the two multi-turn terms (spec §4.6, §4.7).
+
+    Intended: ``δ > dense_above`` → ``min((δ − dense_offset)·dense_scale, 2.0)``; ``δ > half_above`` → 0.5;
+    ``δ > −0.05`` → 0; else −1. ``parity=True`` keeps the authors' ``if``/``if``, which overwrites the dense branch.
+    """
+    if parity:
+        # NOTE(parity): `if`/`if` exactly as in the authors' code; the first assignment is always overwritten.
+        score = 0.0
+        if delta > dense_above:
+            score = min((delta - dense_offset) * dense_scale, 2.0)
+        if delta > half_above:
+            score = 0.5
+        elif delta > -0.05:
+            score = 0.0
+        else:
+            score = -1.0
+        return score
+    if delta > dense_above:
+        return min((delta - dense_offset) * dense_scale, 2.0)
+    if delta > half_above:
+        return 0.5
+    if delta > -0.05:
+        return 0.0
+    return -1.0
+
+
 def lr_keyframe_vs_mask_dense(
     per_round_maskious: Sequence[Any], per_round_keyframe_ious: Sequence[Any], parity: bool = True
 ) -> float:
@@ -407,25 +435,7 @@ def lr_keyframe_vs_mask_dense(
     delta = _round_value(per_round_keyframe_ious[-1], term, "a keyframe IoU") - _round_value(
         per_round_maskious[-1], term, "a per-frame IoU"
     )
-    if parity:
-        # NOTE(parity): `if`/`if` exactly as in the authors' code; the first assignment is always overwritten.
-        score = 0.0
-        if delta > 0.2:
-            score = min((delta - 0.1) * 5, 2.0)
-        if delta > 0.1:
-            score = 0.5
-        elif delta > -0.05:
-            score = 0.0
-        else:
-            score = -1.0
-        return score
-    if delta > 0.2:
-        return min((delta - 0.1) * 5, 2.0)
-    if delta > 0.1:
-        return 0.5
-    if delta > -0.05:
-        return 0.0
-    return -1.0
+    return _delta_ladder(delta, dense_above=0.2, dense_offset=0.1, dense_scale=5, half_above=0.1, parity=parity)
 
 
 def lr_progressive_keyframe_dense(per_round_keyframe_ious: Sequence[Any], parity: bool = True) -> float:
@@ -456,25 +466,7 @@ def lr_progressive_keyframe_dense(per_round_keyframe_ious: Sequence[Any], parity
         return 0.0
     values = [_round_value(x, term, "a keyframe IoU") for x in per_round_keyframe_ious]
     delta = values[-1] - max(values[:-1])
-    if parity:
-        # NOTE(parity): `if`/`if` exactly as in the authors' code; the first assignment is always overwritten.
-        score = 0.0
-        if delta > 0.1:
-            score = min((delta - 0.05) * 10, 2.0)
-        if delta > 0.05:
-            score = 0.5
-        elif delta > -0.05:
-            score = 0.0
-        else:
-            score = -1.0
-        return score
-    if delta > 0.1:
-        return min((delta - 0.05) * 10, 2.0)
-    if delta > 0.05:
-        return 0.5
-    if delta > -0.05:
-        return 0.0
-    return -1.0
+    return _delta_ladder(delta, dense_above=0.1, dense_offset=0.05, dense_scale=10, half_above=0.05, parity=parity)
 
 
 # ----------------------------------------------------------------------------------------------------------
