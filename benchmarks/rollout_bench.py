@@ -62,6 +62,9 @@ class EngineServerManager:
                              if scripted_turn0 else None)
         self.turns_seen: dict[str, int] = defaultdict(int)
         self.stats = GenStats()
+        from videoseg_o3_verl.backends.cpu.server import GenerationBatcher
+
+        self.batcher = GenerationBatcher(engine)  # what the HF rollout server uses (batching when max_batch_size > 1)
 
     async def generate(self, request_id, *, prompt_ids, sampling_params, image_data=None, video_data=None,
                        mm_processor_kwargs=None, **kwargs):
@@ -81,9 +84,11 @@ class EngineServerManager:
                                                 image_data, video_data, mm_processor_kwargs)
             self.stats.scripted_tokens += len(token_ids)
         else:
+            from videoseg_o3_verl.backends.cpu.hf_engine import GenerationRequest
+
             sampling.max_tokens = min(sampling.max_tokens, self.max_new_tokens)
-            token_ids, log_probs = await asyncio.to_thread(self.engine.generate, prompt_ids, sampling, image_data,
-                                                           video_data, mm_processor_kwargs)
+            token_ids, log_probs = await self.batcher.submit(
+                GenerationRequest(prompt_ids, sampling, image_data, video_data, mm_processor_kwargs))
             self.stats.sampled_tokens += len(token_ids)
         return TokenOutput(token_ids=token_ids, log_probs=log_probs if sampling.logprobs else None,
                            stop_reason="completed")
@@ -93,6 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--n", type=int, default=8, help="trajectories per timed run")
     p.add_argument("--max-parallel", type=int, default=2, help="HFEngineConfig.max_parallel (generation threads)")
+    p.add_argument("--max-batch-size", type=int, default=1,
+                   help="HFEngineConfig.max_batch_size (merge concurrent requests into one generate call)")
     p.add_argument("--max-new-tokens", type=int, default=32,
                    help="tokens sampled per turn (scripted replies are not cut)")
     p.add_argument("--repeats", type=int, default=2, help="timed runs of each mode (median reported)")
@@ -146,7 +153,8 @@ def main(argv=None) -> dict:
 
     torch.manual_seed(args.seed)
     path = str(tiny_qwen_vl(args.kind))
-    engine = HFGenerationEngine(path, HFEngineConfig(max_parallel=args.max_parallel, device=args.device))
+    engine = HFGenerationEngine(path, HFEngineConfig(max_parallel=args.max_parallel, device=args.device,
+                                                     max_batch_size=args.max_batch_size))
     processor = AutoProcessor.from_pretrained(path)
     model_type = AutoConfig.from_pretrained(path).model_type
     prompt_length, response_length = 8192, 4096
@@ -181,7 +189,8 @@ def main(argv=None) -> dict:
                           flush=True)
             return results
 
-        print(f"rollout_bench: n={args.n} max_parallel={args.max_parallel} max_new_tokens={args.max_new_tokens} "
+        print(f"rollout_bench: n={args.n} max_parallel={args.max_parallel} max_batch_size={args.max_batch_size} "
+              f"max_new_tokens={args.max_new_tokens} "
               f"repeats={args.repeats} scripted={args.scripted} model={args.kind} device={engine.device} "
               f"torch_threads={torch.get_num_threads()} rows={len(rows)}", flush=True)
         results = asyncio.run(bench())

@@ -36,8 +36,12 @@ class HFEngineConfig:
     device: str | None = None
     """``cpu``/``cuda``/``cuda:N``; ``None`` picks CUDA when available."""
     max_parallel: int = 2
-    """Requests generated at the same time (threads; torch releases the GIL in its kernels). On a CPU with
-    ``OMP_NUM_THREADS=1`` this is how concurrent trajectories use several cores."""
+    """Generate calls running at the same time (threads; torch releases the GIL in its kernels)."""
+    max_batch_size: int = 1
+    """Concurrent requests with the same sampling settings that the server merges into one left-padded ``generate``
+    call (1 = no batching). Batching is what makes concurrent trajectories cheaper than sequential ones."""
+    batch_window_ms: float = 5.0
+    """How long the server waits for more requests to join a batch."""
 
 
 @dataclass
@@ -53,6 +57,11 @@ class SamplingRequest:
     stop_token_ids: list[int] = field(default_factory=list)
     ignore_eos: bool = False
     seed: int | None = None
+
+    def batch_key(self) -> tuple:
+        """Requests with equal keys can share one ``generate`` call (max tokens, log-probs and seed may differ)."""
+        return (self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.ignore_eos,
+                tuple(sorted(self.stop_token_ids)))
 
     @classmethod
     def from_verl(cls, params: dict[str, Any], prompt_len: int, prompt_length: int, response_length: int,
@@ -92,6 +101,17 @@ class _all_slots:
     def __exit__(self, *exc):
         for _ in range(self.count):
             self.semaphore.release()
+
+
+@dataclass
+class GenerationRequest:
+    """One prompt to continue (the arguments of :meth:`HFGenerationEngine.generate`)."""
+
+    prompt_ids: list[int]
+    sampling: SamplingRequest
+    image_data: list | None = None
+    video_data: list | None = None
+    mm_processor_kwargs: dict | None = None
 
 
 def collapse_runs(ids: list[int], token_id: int) -> list[int]:
@@ -214,12 +234,39 @@ class HFGenerationEngine:
                  mm_processor_kwargs: dict | None = None) -> tuple[list[int], list[float] | None]:
         """Sample a continuation; returns ``(token_ids, log_probs)`` (log-probs of the sampled tokens under
         ``softmax(logits / temperature)``, which is what verl's actor recomputes)."""
-        inputs = self._multimodal_inputs(prompt_ids, image_data, video_data, mm_processor_kwargs)
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)
+        return self.generate_batch([GenerationRequest(prompt_ids, sampling, image_data, video_data,
+                                                      mm_processor_kwargs)])[0]
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[tuple[list[int], list[float] | None]]:
+        """One left-padded ``generate`` call for requests sharing :meth:`SamplingRequest.batch_key`.
+
+        Images and videos of all requests are concatenated in request order, which is the order in which the model
+        fills the placeholders of the flattened batch; each row stops at its own EOS and its own ``max_tokens``.
+        """
+        sampling = requests[0].sampling
+        if any(r.sampling.batch_key() != sampling.batch_key() for r in requests):
+            raise ValueError("generate_batch: requests must share temperature/top_p/top_k/penalty/stop settings")
+        media = [self._multimodal_inputs(r.prompt_ids, r.image_data, r.video_data, r.mm_processor_kwargs)
+                 for r in requests]
+        width = max(len(r.prompt_ids) for r in requests)
+        input_ids = torch.full((len(requests), width), self.pad_token_id, dtype=torch.long, device=self.device)
+        attention = torch.zeros_like(input_ids)
+        for i, r in enumerate(requests):  # left padding
+            input_ids[i, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids, device=self.device)
+            attention[i, width - len(r.prompt_ids):] = 1
+        inputs: dict[str, Any] = {}
+        for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
+            parts = [m[key] for m in media if key in m]
+            if parts:
+                inputs[key] = torch.cat(parts, dim=0)
+        if any(media) and hasattr(self.processor, "create_mm_token_type_ids"):
+            types = torch.tensor(self.processor.create_mm_token_type_ids(input_ids.tolist()), device=self.device)
+            inputs["mm_token_type_ids"] = types * attention
         do_sample = sampling.temperature > 0
         eos = [] if sampling.ignore_eos else sorted({*self.eos_token_ids, *sampling.stop_token_ids})
-        gen_kwargs = dict(max_new_tokens=sampling.max_tokens, min_new_tokens=sampling.max_tokens if sampling.ignore_eos
-                          else 0, do_sample=do_sample, eos_token_id=eos or None, pad_token_id=self.pad_token_id,
+        max_new = max(r.sampling.max_tokens for r in requests)
+        gen_kwargs = dict(max_new_tokens=max_new, min_new_tokens=max_new if sampling.ignore_eos else 0,
+                          do_sample=do_sample, eos_token_id=eos or None, pad_token_id=self.pad_token_id,
                           return_dict_in_generate=True, output_logits=True,
                           repetition_penalty=sampling.repetition_penalty)
         if do_sample:
@@ -230,20 +277,23 @@ class HFGenerationEngine:
         with self._slots, torch.no_grad():
             if sampling.seed is not None:
                 torch.manual_seed(int(sampling.seed))
-            out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **inputs,
-                                      **gen_kwargs)
-        token_ids = out.sequences[0, input_ids.shape[1]:].tolist()
-        if eos:
-            for i, tid in enumerate(token_ids):
-                if tid in eos:
-                    token_ids = token_ids[: i + 1]
-                    break
-        if not sampling.logprobs:
-            return token_ids, None
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention, **inputs, **gen_kwargs)
         temperature = sampling.temperature if sampling.temperature > 0 else 1.0
-        logits = torch.stack([step[0] for step in out.logits[: len(token_ids)]]).float() / temperature
-        log_probs = torch.log_softmax(logits, dim=-1).gather(-1, torch.tensor(token_ids, device=logits.device)[:, None])
-        return token_ids, log_probs[:, 0].tolist()
+        results = []
+        for i, r in enumerate(requests):
+            token_ids = out.sequences[i, width:].tolist()[: r.sampling.max_tokens]
+            for j, tid in enumerate(token_ids):
+                if tid in eos:
+                    token_ids = token_ids[: j + 1]
+                    break
+            if not r.sampling.logprobs:
+                results.append((token_ids, None))
+                continue
+            logits = torch.stack([step[i] for step in out.logits[: len(token_ids)]]).float() / temperature
+            targets = torch.tensor(token_ids, device=logits.device)[:, None]
+            picked = torch.log_softmax(logits, dim=-1).gather(-1, targets)
+            results.append((token_ids, picked[:, 0].tolist()))
+        return results
 
     def score(self, prompt_ids: list[int], response_ids: list[int], temperature: float = 1.0, image_data=None,
               video_data=None, mm_processor_kwargs: dict | None = None) -> list[float]:

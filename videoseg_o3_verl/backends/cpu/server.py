@@ -24,7 +24,7 @@ import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
-from .hf_engine import HFEngineConfig, HFGenerationEngine, SamplingRequest
+from .hf_engine import GenerationRequest, HFEngineConfig, HFGenerationEngine, SamplingRequest
 from .scripted import ScriptedResponses
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,63 @@ def _no_stop_iteration(fn, *args):
             from err
 
 
+class GenerationBatcher:
+    """Merges concurrent requests with the same sampling settings into batched ``generate`` calls.
+
+    With ``max_batch_size == 1`` every request runs on its own (in a thread; ``max_parallel`` of them at once).
+    Otherwise the first waiting request opens a window of ``batch_window_ms``; requests arriving in it join, grouped
+    by :meth:`SamplingRequest.batch_key`, and each group is one ``generate_batch`` call.
+    """
+
+    def __init__(self, engine: HFGenerationEngine):
+        self.engine = engine
+        self.max_batch = int(engine.config.max_batch_size)
+        self.window_s = float(engine.config.batch_window_ms) / 1000.0
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self.batch_sizes: list[int] = []
+        """Size of every ``generate`` call made (for tests and benchmarks)."""
+
+    async def submit(self, request: GenerationRequest) -> tuple[list[int], list[float] | None]:
+        if self.max_batch <= 1:
+            self.batch_sizes.append(1)
+            return (await asyncio.to_thread(_no_stop_iteration, self.engine.generate_batch, [request]))[0]
+        if self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._run())
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put((request, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.window_s
+            while len(batch) < self.max_batch and (left := deadline - loop.time()) > 0:
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), left))
+                except asyncio.TimeoutError:
+                    break
+            groups: dict[tuple, list] = {}
+            for item in batch:
+                groups.setdefault(item[0].sampling.batch_key(), []).append(item)
+            await asyncio.gather(*(self._generate(items) for items in groups.values()))
+
+    async def _generate(self, items: list) -> None:
+        self.batch_sizes.append(len(items))
+        try:
+            results = await asyncio.to_thread(_no_stop_iteration, self.engine.generate_batch, [r for r, _ in items])
+        except Exception as err:  # noqa: BLE001 - delivered to every caller of the batch
+            for _, future in items:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        for (_, future), result in zip(items, results):
+            if not future.done():
+                future.set_result(result)
+
+
 class HFRolloutServer:
     """Token-in/token-out server backed by :class:`HFGenerationEngine` (wrapped with ``ray.remote``)."""
 
@@ -79,6 +136,7 @@ class HFRolloutServer:
         self.script = ScriptedResponses.load(script) if script else None
         self._script_rng = random.Random(int(config.seed) * 1000 + replica_rank)
         self.global_steps: int | None = None
+        self._batcher = GenerationBatcher(self.engine)
         self._paused = asyncio.Event()
         self._paused.set()
         self._requests = 0
@@ -102,8 +160,8 @@ class HFRolloutServer:
                                                 sampling.temperature, image_data, video_data, mm_processor_kwargs)
             log_probs = log_probs if sampling.logprobs else None
         else:
-            token_ids, log_probs = await asyncio.to_thread(_no_stop_iteration, self.engine.generate, prompt_ids,
-                                                           sampling, image_data, video_data, mm_processor_kwargs)
+            request = GenerationRequest(prompt_ids, sampling, image_data, video_data, mm_processor_kwargs)
+            token_ids, log_probs = await self._batcher.submit(request)
         return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason="completed",
                            extra_fields={"global_steps": self.global_steps, "scripted": scripted is not None})
 
