@@ -203,6 +203,14 @@ def build_record(ctx: str, **fields: Any) -> RVOSRecord:
         raise ValueError(f"{ctx}: {err}") from err
 
 
+def folder_record(ctx: str, *, frames_dir: str, frames: Sequence[str], hw: tuple[int, int],
+                  **fields: Any) -> RVOSRecord:
+    """:func:`build_record` for a video stored as a folder of frames: fills the path, frame ids, frame count and
+    ``(height, width)`` from ``hw``."""
+    return build_record(ctx, video_path=frames_dir, frame_ids=frames, num_frames=len(frames), height=hw[0],
+                        width=hw[1], **fields)
+
+
 def take(records: Iterable[RVOSRecord], limit: int | None) -> list[RVOSRecord]:
     """The first `limit` records (all when None)."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):

@@ -32,9 +32,9 @@ from typing import Any
 from videoseg_o3_verl.data.converters import register_converter
 from videoseg_o3_verl.data.converters._common import (
     ProgressLike,
-    build_record,
     encode_or_none,
     existence_of,
+    folder_record,
     get_key,
     hw_of,
     image_hw,
@@ -144,21 +144,19 @@ def _iter_groundmore(
             }
             if ext != ".jpg":
                 extra["frame_ext"] = ext
-            yield build_record(
+            yield folder_record(
                 ctx,
+                frames_dir=frames_dir,
+                frames=frames,
+                hw=hw,
                 dataset=dataset_name,
                 video_id=vid,
-                video_path=frames_dir,
-                frame_ids=frames,
-                num_frames=len(frames),
                 expression=question,
                 expression_id=str(qid),
                 object_ids=(obj_id,),
                 mask_existence=existence_of(masks),
                 masks_rle=tuple(masks),
                 type_id=None,
-                height=hw[0],
-                width=hw[1],
                 extra=extra,
             )
 

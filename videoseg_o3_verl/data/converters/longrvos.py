@@ -26,10 +26,10 @@ from videoseg_o3_verl.data.converters._common import (
     ProgressLike,
     as_frame_list,
     as_id_list,
-    build_record,
     check_frame_files,
     encode_or_none,
     existence_of,
+    folder_record,
     get_key,
     hw_of,
     image_hw,
@@ -87,21 +87,19 @@ def _iter_longrvos(
             if hw is None:
                 video_hw = video_hw or image_hw(os.path.join(frames_dir, frames[0] + ".jpg"), vctx)
                 hw = video_hw
-            yield build_record(
+            yield folder_record(
                 ctx,
+                frames_dir=frames_dir,
+                frames=frames,
+                hw=hw,
                 dataset=dataset_name,
                 video_id=vid,
-                video_path=frames_dir,
-                frame_ids=frames,
-                num_frames=len(frames),
                 expression=exp,
                 expression_id=str(eid),
                 object_ids=obj_ids,
                 mask_existence=existence_of(masks),
                 masks_rle=masks,
                 type_id=None,
-                height=hw[0],
-                width=hw[1],
                 extra={"type": edata["type"]} if "type" in edata else {},
             )
 

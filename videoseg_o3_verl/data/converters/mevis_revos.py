@@ -33,9 +33,9 @@ from videoseg_o3_verl.data.converters._common import (
     ProgressLike,
     as_frame_list,
     as_id_list,
-    build_record,
     check_frame_files,
     existence_of,
+    folder_record,
     get_key,
     hw_of,
     image_hw,
@@ -103,21 +103,19 @@ def iter_mask_dict_layout(
                         video_hw = image_hw(os.path.join(frames_dir, frames[0] + ".jpg"), vctx)
                     hw = video_hw
             extra = extra_fn(vid, vdata, edata) if extra_fn is not None else {}
-            yield build_record(
+            yield folder_record(
                 ctx,
+                frames_dir=frames_dir,
+                frames=frames,
+                hw=hw,
                 dataset=dataset_name,
                 video_id=vid,
-                video_path=frames_dir,
-                frame_ids=frames,
-                num_frames=len(frames),
                 expression=exp,
                 expression_id=str(eid),
                 object_ids=obj_ids,
                 mask_existence=existence,
                 masks_rle=merged,
                 type_id=type_id,
-                height=hw[0],
-                width=hw[1],
                 extra=extra,
             )
 

@@ -37,10 +37,10 @@ from videoseg_o3_verl.data.converters import register_converter
 from videoseg_o3_verl.data.converters._common import (
     ProgressLike,
     as_frame_list,
-    build_record,
     check_frame_files,
     encode_or_none,
     existence_of,
+    folder_record,
     get_key,
     hw_of,
     image_hw,
@@ -108,21 +108,19 @@ def _iter_raw(
             extra: dict[str, Any] = {"source": source}
             if "is_sent" in edata:
                 extra["is_sent"] = edata["is_sent"]
-            yield build_record(
+            yield folder_record(
                 ctx,
+                frames_dir=frames_dir,
+                frames=frames,
+                hw=hw,
                 dataset=dataset_name,
                 video_id=vid,
-                video_path=frames_dir,
-                frame_ids=frames,
-                num_frames=len(frames),
                 expression=exp,
                 expression_id=exp_id,
                 object_ids=(obj_id,),
                 mask_existence=existence_of(masks),
                 masks_rle=masks,
                 type_id=None,
-                height=hw[0],
-                width=hw[1],
                 extra=extra,
             )
 

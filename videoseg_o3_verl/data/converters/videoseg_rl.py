@@ -31,9 +31,9 @@ from videoseg_o3_verl.data.converters._common import (
     ProgressLike,
     as_frame_list,
     as_id_list,
-    build_record,
     check_frame_files,
     existence_of,
+    folder_record,
     get_key,
     hw_of,
     image_hw,
@@ -117,21 +117,19 @@ def _iter_rl(
             hw = image_hw(os.path.join(frames_dir, frames[0] + ".jpg"), ctx)
         extra: dict[str, Any] = {"source_index": i}
         extra.update({k: info[k] for k in _KEPT_EXTRA_KEYS if k in info})
-        yield build_record(
+        yield folder_record(
             ctx,
+            frames_dir=frames_dir,
+            frames=frames,
+            hw=hw,
             dataset=dataset_name,
             video_id=vid,
-            video_path=frames_dir,
-            frame_ids=frames,
-            num_frames=len(frames),
             expression=exp,
             expression_id=str(i),
             object_ids=anno_ids,
             mask_existence=existence,
             masks_rle=merged,
             type_id=info.get("type_id"),
-            height=hw[0],
-            width=hw[1],
             extra=extra,
         )
 

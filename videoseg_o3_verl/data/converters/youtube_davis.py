@@ -23,10 +23,10 @@ from videoseg_o3_verl.data.converters._common import (
     ProgressLike,
     as_frame_list,
     as_id_list,
-    build_record,
     check_frame_files,
     encode_or_none,
     existence_of,
+    folder_record,
     get_key,
     image_hw,
     iterate,
@@ -115,21 +115,19 @@ def iter_palette_layout(
         for eid, edata in expressions.items():
             ctx = where(meta_file, video=vid, expression=eid)
             masks = tuple(per_obj[targets[eid]]) if ann_root is not None else ()
-            yield build_record(
+            yield folder_record(
                 ctx,
+                frames_dir=frames_dir,
+                frames=frames,
+                hw=hw,
                 dataset=dataset_name,
                 video_id=vid,
-                video_path=frames_dir,
-                frame_ids=frames,
-                num_frames=len(frames),
                 expression=edata["exp"],
                 expression_id=str(eid),
                 object_ids=(targets[eid],),
                 mask_existence=existence_of(masks),
                 masks_rle=masks,
                 type_id=None,
-                height=hw[0],
-                width=hw[1],
                 extra={},
             )
 
