@@ -106,14 +106,20 @@ def load_sam2_model(checkpoint: str | os.PathLike, *, config: str | None = None,
     state_dict, stored = read_sam2_checkpoint(checkpoint)
     stored = stored or Sam2Meta()
     meta = Sam2Meta(config=config or stored.config, image_size=image_size or stored.image_size)
+    return sam2_from_state_dict(state_dict, meta, f"SAM2 checkpoint {checkpoint}", video=video).to(device).eval()
+
+
+def sam2_from_state_dict(state_dict: dict[str, torch.Tensor], meta: Sam2Meta, source: str, *,
+                         video: bool = False) -> torch.nn.Module:
+    """Build SAM2 for ``meta`` on CPU and load ``state_dict`` strictly; ``source`` names the weights in errors."""
     model = build_sam2_model(meta, video=video, device="cpu")
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     if missing or unexpected:
-        raise ValueError(f"SAM2 checkpoint {checkpoint} does not match config {meta.config!r}: "
+        raise ValueError(f"{source} does not match SAM2 config {meta.config!r}: "
                          f"missing keys {list(missing)[:8]}{'...' if len(missing) > 8 else ''}, "
                          f"unexpected keys {list(unexpected)[:8]}{'...' if len(unexpected) > 8 else ''}")
     model.videoseg_meta = meta
-    return model.to(device).eval()
+    return model
 
 
 def save_sam2_checkpoint(model: torch.nn.Module, path: str | os.PathLike, meta: Sam2Meta) -> Path:

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from videoseg_reward.sam2_model import Sam2Meta, build_sam2_model, save_sam2_checkpoint
+from videoseg_reward.sam2_model import Sam2Meta, sam2_from_state_dict, save_sam2_checkpoint
 
 from videoseg_o3_verl.model.seg_head import build_seg_head
 from videoseg_o3_verl.model.seg_head_io import ensure_seg_token, save_seg_head
@@ -318,13 +318,7 @@ def _convert_into(src: Path, dst: Path, *, layout: ReleasedLayout, sam2_meta: Sa
     report.seg_token_id, report.seg_token_added = _ensure_seg_in_output(dst, seg_token, embed_rows)
 
     # 4. SAM2 grounding encoder -> SAM2 checkpoint (strict)
-    sam2 = build_sam2_model(sam2_meta)
-    missing, unexpected = sam2.load_state_dict(sam2_state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"Grounding-encoder weights under {layout.sam2_prefix!r} do not match SAM2 config "
-                         f"{sam2_meta.config!r}: missing keys {list(missing)[:8]}, unexpected keys "
-                         f"{list(unexpected)[:8]}")
-    sam2.videoseg_meta = sam2_meta
+    sam2 = sam2_from_state_dict(sam2_state, sam2_meta, f"Grounding-encoder weights under {layout.sam2_prefix!r}")
     report.sam2_checkpoint = save_sam2_checkpoint(sam2, dst / SAM2_FILENAME, sam2_meta)
 
     # 5. seg head = text_hidden_fcs + the grounding encoder's prompt encoder / mask decoder
