@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from videoseg_o3_verl.backends.cpu.hf_engine import (GenerationRequest, HFEngineConfig, HFGenerationEngine,
-                                                     SamplingRequest)
+from videoseg_o3_verl.backends.cpu.hf_engine import (
+    GenerationRequest,
+    HFEngineConfig,
+    HFGenerationEngine,
+    SamplingRequest,
+)
 from videoseg_o3_verl.backends.cpu.server import GenerationBatcher
 
 
