@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import logging
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from videoseg_o3_verl.losses import aux_seg_loss, inject_mask_log_probs, mask_log_prob, seg_target_positions
+from videoseg_o3_verl.losses import aux_seg_loss, mask_log_prob, released_aux_loss
 
 LN3 = math.log(3.0)
 LOG_HALF = math.log(0.5)
@@ -108,111 +107,6 @@ def test_mask_log_prob_is_nonpositive_and_maximal_on_agreement():
         assert (val < best).all()
 
 
-# --------------------------------------------------------------------------------- seg_target_positions / inject
-
-
-SEG = 9
-
-
-def test_seg_target_positions_per_row():
-    ids = torch.tensor([[SEG, 1, SEG, 2], [3, 4, 5, 6]])
-    pos = seg_target_positions(ids, SEG)
-    assert [p.tolist() for p in pos] == [[0, 2], []]
-    assert [p.tolist() for p in seg_target_positions(torch.tensor([1, SEG]), SEG)] == [[1]]
-
-
-def test_inject_uses_target_ids_one_token_shift():
-    # input_ids = [a, b, SEG, c]; log-probs of logits[:-1] predict input_ids[1:] = [b, SEG, c].
-    # The [SEG] is predicted at logp position 1 (not 2, where it sits in input_ids), so only position 1 changes.
-    input_ids = torch.tensor([1, 2, SEG, 3])
-    logp = torch.tensor([-1.0, -2.0, -3.0])
-    out = inject_mask_log_probs(logp, input_ids[1:], SEG, torch.tensor([-0.25]))
-    torch.testing.assert_close(out, torch.tensor([-1.0, -2.25, -3.0]))
-
-
-def test_inject_several_segs_in_order_with_list():
-    # row 0 targets [SEG, x, SEG]: values [-0.1, -0.2] go to positions 0 and 2 in order; row 1 has one [SEG] at 1.
-    targets = torch.tensor([[SEG, 1, SEG], [2, SEG, 3]])
-    logp = torch.full((2, 3), -1.0)
-    out = inject_mask_log_probs(logp, targets, SEG, [torch.tensor([-0.1, -0.2]), torch.tensor([-0.3])])
-    torch.testing.assert_close(out, torch.tensor([[-1.1, -1.0, -1.2], [-1.0, -1.3, -1.0]]))
-
-
-def test_inject_flat_tensor_is_consumed_row_major():
-    # same layout as above, flat [-0.1, -0.2, -0.3]: row 0 takes the first two, row 1 the third
-    targets = torch.tensor([[SEG, 1, SEG], [2, SEG, 3]])
-    out = inject_mask_log_probs(torch.full((2, 3), -1.0), targets, SEG, torch.tensor([-0.1, -0.2, -0.3]))
-    torch.testing.assert_close(out, torch.tensor([[-1.1, -1.0, -1.2], [-1.0, -1.3, -1.0]]))
-
-
-def test_inject_row_without_seg_and_empty_values():
-    targets = torch.tensor([[1, 2], [3, 4]])
-    logp = torch.tensor([[-1.0, -2.0], [-3.0, -4.0]])
-    out = inject_mask_log_probs(logp, targets, SEG, [torch.zeros(0), torch.zeros(0)])
-    torch.testing.assert_close(out, logp)
-    assert out is not logp
-
-
-def test_inject_count_mismatch_raises_naming_row_and_counts():
-    targets = torch.tensor([[SEG, 1], [SEG, SEG]])
-    with pytest.raises(ValueError, match=r"row 1 has 2 \[SEG\] target positions but 1 mask log-probs"):
-        inject_mask_log_probs(torch.zeros(2, 2), targets, SEG, [torch.tensor([-0.1]), torch.tensor([-0.2])])
-
-
-def test_inject_count_mismatch_skip_leaves_only_that_row(caplog):
-    # row 1 has two [SEG] targets but one value -> unchanged; row 0 still gets its value
-    targets = torch.tensor([[SEG, 1], [SEG, SEG]])
-    logp = torch.full((2, 2), -1.0)
-    with caplog.at_level(logging.WARNING, logger="videoseg_o3_verl.losses"):
-        out = inject_mask_log_probs(logp, targets, SEG, [torch.tensor([-0.5]), torch.tensor([-0.2])],
-                                    on_mismatch="skip")
-    torch.testing.assert_close(out, torch.tensor([[-1.5, -1.0], [-1.0, -1.0]]))
-    assert "row 1" in caplog.text
-
-
-def test_inject_flat_total_mismatch():
-    targets = torch.tensor([[SEG, 1], [SEG, SEG]])
-    with pytest.raises(ValueError, match="3 \\[SEG\\] target positions in the batch"):
-        inject_mask_log_probs(torch.zeros(2, 2), targets, SEG, torch.tensor([-0.1, -0.2]))
-    out = inject_mask_log_probs(torch.zeros(2, 2), targets, SEG, torch.tensor([-0.1, -0.2]), on_mismatch="skip")
-    torch.testing.assert_close(out, torch.zeros(2, 2))
-
-
-def test_inject_bf16_result_is_float32_and_exact():
-    # bf16 cannot hold -1.0 + -0.001 (spacing near 1 is 2^-7); the float32 result keeps it
-    logp = torch.tensor([-1.0, -1.0], dtype=torch.bfloat16)
-    out = inject_mask_log_probs(logp, torch.tensor([SEG, 0]), SEG, torch.tensor([-0.001]))
-    assert out.dtype == torch.float32
-    torch.testing.assert_close(out, torch.tensor([-1.001, -1.0]))
-
-
-def test_inject_gradients_reach_both_inputs():
-    logp = torch.tensor([[-1.0, -2.0, -3.0]], requires_grad=True)
-    m = torch.tensor([-0.5, -0.7], requires_grad=True)
-    out = inject_mask_log_probs(logp, torch.tensor([[SEG, 0, SEG]]), SEG, m)
-    # REINFORCE-style loss with advantage A = 2: d/d logp = -A at every position; d/d m = -A per value
-    (-(2.0 * out).sum()).backward()
-    torch.testing.assert_close(logp.grad, torch.full((1, 3), -2.0))
-    torch.testing.assert_close(m.grad, torch.full((2,), -2.0))
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "err", "match"),
-    [
-        ({"on_mismatch": "ignore"}, ValueError, "on_mismatch"),  # unknown policy
-        ({"target_ids": torch.tensor([[SEG, 0]])}, ValueError, "shape"),  # target shape != logp shape
-        ({"mask_log_probs": [torch.tensor([-0.1])]}, TypeError, "one 1-D tensor"),  # list for a [T] input
-        ({"mask_log_probs": torch.tensor([[-0.1]])}, ValueError, "1-D"),  # 2-D values
-    ],
-)
-def test_inject_rejects_bad_arguments(kwargs, err, match):
-    args = {"token_log_probs": torch.zeros(2), "target_ids": torch.tensor([SEG, 0]), "seg_token_id": SEG,
-            "mask_log_probs": torch.tensor([-0.1])}
-    args.update(kwargs)
-    with pytest.raises(err, match=match):
-        inject_mask_log_probs(**args)
-
-
 # -------------------------------------------------------------------------------------------------- aux_seg_loss
 
 
@@ -277,3 +171,24 @@ def test_aux_seg_loss_decreases_toward_gt():
 def test_aux_seg_loss_rejects_bad_input(pred, gt, match):
     with pytest.raises(ValueError, match=match):
         aux_seg_loss(pred, gt)
+
+
+# --------------------------------------------------------------------------------------------- released_aux_loss
+
+
+def test_released_aux_loss_pools_video_and_keyframe_terms_separately():
+    # zero logits (sigma 0.5) on 1x2 masks: GT [1, 0] -> log 2 + 1/3 (a); GT [1, 1] -> log 2 + 1 - 3/4 (b)
+    # video: 3 masks a, a, b -> L_vid = (2a + b) / 3; keyframe: 1 mask b -> L_kf = b. Total (2a + b) / 3 + b.
+    a, b = math.log(2) + 1 / 3, math.log(2) + 0.25
+    z = torch.zeros(1, 1, 2)
+    on_off, on_on = torch.tensor([[[True, False]]]), torch.tensor([[[True, True]]])
+    out = released_aux_loss([z, z, z], [on_off, on_off, on_on], [z[0]], [on_on[0]])
+    torch.testing.assert_close(out, torch.tensor((2 * a + b) / 3 + b))
+
+
+def test_released_aux_loss_rejects_unpaired_or_empty_input():
+    z = torch.zeros(1, 1, 2)
+    with pytest.raises(ValueError, match="2 video masks for 1 ground truths"):
+        released_aux_loss([z, z], [z > 0], [], [])
+    with pytest.raises(ValueError, match="no masks"):
+        released_aux_loss([], [], [], [])

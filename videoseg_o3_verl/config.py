@@ -45,7 +45,8 @@ class SegHeadSettings:
     """Directory with ``seg_head.safetensors`` (e.g. the cold-start export); ``None`` initialises the
     projection randomly and the prompt encoder/mask decoder from the SAM2 checkpoint."""
     max_segs_per_sample: int = 3
-    """Most ``[SEG]`` tokens decoded per trajectory in the training forward (released ``MAX_OBJS``, spec §3.2)."""
+    """Most ``[SEG]`` tokens of a trajectory that get a gradient (calibration and auxiliary loss) in the training
+    forward: the first ones in order (released ``MAX_OBJS``). The rewards always score every turn's own [SEG]s."""
     frame_cache_size: int = 64
     """Frozen SAM2 image-encoder features kept per worker (keyed by video and frame)."""
 
@@ -70,6 +71,25 @@ class AuxLossSettings:
 
     ratio: float = 0.2
     """``res_loss_ratio``: weight of the auxiliary loss in the actor loss (0 disables it)."""
+    pooling: str = "per_sample"
+    """How the BCE + Dice terms are averaged: ``released`` pools them over the micro-batch (video term: mean over
+    every decoded [SEG]; keyframe term: mean over (trajectory, turn) pairs, the turn's LAST [SEG]) as the released
+    code; ``per_sample`` averages each trajectory's [SEG]s (all of them for both terms) and then the samples like
+    verl's sequence-mean losses."""
+
+
+AUX_POOLINGS = ("released", "per_sample")
+"""Allowed values of ``videoseg_o3.aux_loss.pooling``."""
+
+
+@dataclass
+class DebugSettings:
+    """Test-only switches (leave unset in real runs)."""
+
+    dump_dir: str | None = None
+    """Directory where each engine worker appends ``engine_<actor|ref>_<pid>.jsonl``: per old-log-prob pass the
+    [SEG] targets' plain and calibrated log-probs with the mask log-prob, per update micro-batch the loss metrics
+    and the optimizer steps taken so far. Used by the end-to-end tests; ``None`` (default) writes nothing."""
 
 
 @dataclass
@@ -118,6 +138,11 @@ class VideoSegO3Config:
     aux_loss: AuxLossSettings = field(default_factory=AuxLossSettings)
     rewards: RewardSettings = field(default_factory=RewardSettings)
     reward_service: RewardServiceSettings = field(default_factory=RewardServiceSettings)
+    logprob_temperature: float | None = None
+    """Temperature of the actor's and the reference model's log-prob forwards (old log-probs, update, reference;
+    the mask log-prob is not affected). ``None`` = verl's behaviour (the rollout temperature); the released code
+    uses 1.0 (plain ``log_softmax(logits)``)."""
+    debug: DebugSettings = field(default_factory=DebugSettings)
     env: dict[str, Any] = field(default_factory=dict)
     """Overrides of :class:`videoseg_o3_verl.env.EnvConfig` (e.g. ``max_turns``, ``num_low_res``)."""
     trainable_modules: list[str] = field(default_factory=lambda: ["policy", "seg_head.proj",
@@ -139,6 +164,14 @@ class VideoSegO3Config:
             problems.append(f"videoseg_o3.calibration.grid must be >= 1, got {self.calibration.grid}")
         if self.aux_loss.ratio < 0:
             problems.append(f"videoseg_o3.aux_loss.ratio must be >= 0, got {self.aux_loss.ratio}")
+        if self.aux_loss.pooling not in AUX_POOLINGS:
+            problems.append(f"videoseg_o3.aux_loss.pooling must be one of {list(AUX_POOLINGS)}, got "
+                            f"{self.aux_loss.pooling!r}")
+        if self.seg_head.max_segs_per_sample < 1:
+            problems.append(f"videoseg_o3.seg_head.max_segs_per_sample must be >= 1, got "
+                            f"{self.seg_head.max_segs_per_sample}")
+        if self.logprob_temperature is not None and not self.logprob_temperature > 0:
+            problems.append(f"videoseg_o3.logprob_temperature must be > 0 or null, got {self.logprob_temperature}")
         try:
             from .env import EnvConfig
 
@@ -195,6 +228,7 @@ def _trainer_problems(cfg: DictConfig) -> list[str]:
     if cfg.algorithm.get("rollout_correction", {}).get("bypass_mode", False):
         problems.append("algorithm.rollout_correction.bypass_mode must be false: the calibrated old log-probs come "
                         "from the actor forward")
+    problems.extend(_lr_scheduler_problems(arr.actor.get("optim") or {}))
     n = int(arr.rollout.n)
     batch = int(cfg.data.train_batch_size)
     mini = int(arr.actor.ppo_mini_batch_size)
@@ -205,6 +239,20 @@ def _trainer_problems(cfg: DictConfig) -> list[str]:
     if arr.rollout.agent.get("default_agent_loop") not in ("videoseg_o3", "videoseg_o3_eval"):
         problems.append("actor_rollout_ref.rollout.agent.default_agent_loop should be 'videoseg_o3'")
     return problems
+
+
+def _lr_scheduler_problems(optim) -> list[str]:
+    from .verl_ext.lr_schedule import LR_SCHEDULER_TYPES, OPTIMIZER_CONFIG_TARGET
+
+    kind = optim.get("lr_scheduler_type", "constant")
+    if kind not in LR_SCHEDULER_TYPES:
+        return [f"actor_rollout_ref.actor.optim.lr_scheduler_type must be one of {list(LR_SCHEDULER_TYPES)}, "
+                f"got {kind!r}"]
+    if kind == "linear" and optim.get("_target_") != OPTIMIZER_CONFIG_TARGET:
+        return [f"actor_rollout_ref.actor.optim.lr_scheduler_type=linear needs "
+                f"actor_rollout_ref.actor.optim._target_={OPTIMIZER_CONFIG_TARGET} (verl's own optimizer config "
+                f"accepts constant/cosine only)"]
+    return []
 
 
 def load_videoseg_config(trainer_config: DictConfig | dict | None) -> VideoSegO3Config:

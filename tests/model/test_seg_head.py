@@ -14,9 +14,10 @@ import torch
 from PIL import Image
 from videoseg_reward.sam2_model import Sam2Meta, build_sam2_model
 
-from videoseg_o3_verl.losses import inject_mask_log_probs, mask_log_prob
+from videoseg_o3_verl.losses import mask_log_prob
 from videoseg_o3_verl.model.frame_encoder import IMAGENET_MEAN, IMAGENET_STD, FrameEncoder, FrameFeatures
 from videoseg_o3_verl.model.seg_head import SegHead, build_seg_head, seg_head_tiny
+from videoseg_o3_verl.verl_ext.engine import _add_at
 
 IMAGE_SIZE = 256  # smallest practical SAM2 input; low-res masks are 256 / 4 = 64 px
 MASK = IMAGE_SIZE // 4
@@ -243,7 +244,8 @@ def _reinforce_backward(head, encoder, frames, inject: bool):
     current = head(hidden, feats).mask_logits  # with grad
     rollout = current.detach() + 0.3 * torch.randn_like(current)  # rollout-time logits, no grad
     mlp = mask_log_prob(current, rollout)  # [2]
-    lp = inject_mask_log_probs(token_lp, target_ids, seg_id, mlp) if inject else token_lp
+    flat = torch.nonzero(target_ids.flatten() == seg_id).flatten()  # the [SEG] targets, as the engine indexes them
+    lp = _add_at(token_lp.flatten(), flat, mlp).reshape(2, 5) if inject else token_lp
     advantages = torch.tensor([[1.5], [-0.5]])
     (-(advantages * lp).sum()).backward()
     return hidden

@@ -372,22 +372,25 @@ def test_gpu_recipe_matches_spec_section6(name, composed):
 
 
 @pytest.mark.parametrize("name", GPU_RECIPES)
-def test_gpu_recipe_lr_schedule_decays_from_peak_to_zero(name, composed):
-    # verl has no linear schedule for FSDP; the recipe's cosine starts at the peak (no warmup), ends at 0 and
-    # crosses the linear schedule at the midpoint: 0.5 * (1 + cos(pi/2)) = 0.5 of the peak at step 500.
+def test_gpu_recipe_lr_schedule_decays_linearly_from_peak_to_zero(name, composed):
+    # the released HF Trainer's linear schedule, no warm-up: lr_k = 3e-6 x (T - k) / T over T = 1000 steps ->
+    # k = 0: 3e-6, k = 500: 1.5e-6, k = 999: 3e-9; built by the seg-head engine from verl's optimizer config
+    from types import SimpleNamespace
+
     import torch
     from verl.utils.config import omega_conf_to_dataclass
-    from verl.utils.torch_functional import get_cosine_schedule_with_warmup
 
-    optim_cfg = omega_conf_to_dataclass(composed[name].actor_rollout_ref.actor.optim)
-    steps = composed[name].trainer.total_training_steps
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=optim_cfg.lr)
-    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=int(optim_cfg.lr_warmup_steps_ratio * steps),
-                                               num_training_steps=steps, min_lr_ratio=optim_cfg.min_lr_ratio,
-                                               num_cycles=optim_cfg.num_cycles)
-    factors = [schedule.lr_lambdas[0](step) for step in (0, steps // 2, steps)]
-    assert factors == pytest.approx([1.0, 0.5, 0.0], abs=1e-9)
+    from videoseg_o3_verl.verl_ext.engine import VideoSegO3FSDPEngine
+
+    cfg = copy.deepcopy(composed[name].actor_rollout_ref.actor.optim)
+    cfg.total_training_steps = composed[name].trainer.total_training_steps  # as verl's trainer fills it in
+    optim_cfg = omega_conf_to_dataclass(cfg)
+    assert optim_cfg.lr_scheduler_type == "linear"
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=optim_cfg.lr)
+    engine = SimpleNamespace(optimizer_config=optim_cfg, rank=0)
+    schedule = VideoSegO3FSDPEngine._build_lr_scheduler(engine, optimizer)
+    factors = [schedule.lr_lambdas[0](step) for step in (0, 500, 999)]
+    assert factors == pytest.approx([1.0, 0.5, 0.001], abs=1e-12)
 
 
 @pytest.mark.parametrize("nnodes", [1, 2])

@@ -10,6 +10,12 @@ update pass (current log-probs against the stored targets), so the PPO ratio is 
 The update adds ``aux_loss.ratio × (BCE + Dice)``; the KL term is computed before the injection (the injected
 amount is added to the reference log-probs too, so k3 sees the plain token log-probs, spec §5.4).
 
+Only the first ``seg_head.max_segs_per_sample`` [SEG]s of a trajectory get this gradient path (calibration, aux
+loss; ``videoseg/seg_dropped`` counts the others); the ``compute_log_prob`` pass decodes every [SEG], so each turn's
+reward IoUs come from that turn's own [SEG]s. ``videoseg_o3.logprob_temperature`` replaces the rollout temperature
+in every log-prob forward (actor and reference), and ``lr_scheduler_type: linear`` is built here
+(``lr_schedule.py``).
+
 The reference model (``engine_config.forward_only``) is built by the same class without a head. Settings reach the
 engine through ``actor_rollout_ref.model.override_config.videoseg_o3`` (the recipes set it to
 ``${videoseg_json:${videoseg_o3}}``, the top-level section as a JSON string); the engine parses them and removes
@@ -39,9 +45,12 @@ from .seg_batch import (
     build_head_inputs,
     calibration_log_probs,
     calibration_targets,
+    cap_segs,
     collect_samples,
-    sample_aux_loss,
+    micro_batch_aux_loss,
+    seg_slices,
     split_head_outputs,
+    turn_ious,
 )
 
 logger = logging.getLogger(__name__)
@@ -126,6 +135,8 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         self._hidden: torch.Tensor | None = None
         self.frame_encoder = None
         self.frame_store = FrameStore()
+        self._warned_dropped = False
+        self._optimizer_steps = 0
         super().__init__(model_config, engine_config, *args, **kwargs)
 
     # ------------------------------------------------------------------ build
@@ -205,59 +216,81 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         ids = list(input_ids.unbind())
         bsz = len(ids)
         prompt_lens = [int(p.shape[0]) for p in micro_batch["prompts"].unbind()]
-        samples = collect_samples(ids, prompt_lens, _non_tensor_list(micro_batch, "extra_info", bsz),
-                                  _non_tensor_list(micro_batch, "extra_fields", bsz), self.seg_token_id,
-                                  settings.seg_head.max_segs_per_sample)
+        every = collect_samples(ids, prompt_lens, _non_tensor_list(micro_batch, "extra_info", bsz),
+                                _non_tensor_list(micro_batch, "extra_fields", bsz), self.seg_token_id)
+        trained, trained_rows = cap_segs(every, settings.seg_head.max_segs_per_sample)
+        # the gradient path (calibration, aux loss) sees the first max_segs [SEG]s of each trajectory; the old pass
+        # (no gradient) decodes every [SEG] so that each turn's reward IoUs come from that turn's own [SEG]s
+        decoded = trained if update_pass else every
+        rows = list(range(sum(len(s.positions) for s in trained))) if update_pass else trained_rows
         offsets = input_ids.offsets()
-        positions = [p for s in samples for p in s.positions]
+        positions = [p for s in decoded for p in s.positions]
         if hidden.shape[0] == 1 and hidden.shape[1] == int(offsets[-1]):  # remove-padding path: (1, nnz, H)
-            seg_hidden = hidden[0, [int(offsets[s.index]) + p for s in samples for p in s.positions]]
+            seg_hidden = hidden[0, [int(offsets[s.index]) + p for s in decoded for p in s.positions]]
         else:  # padded path: (B, max_len, H), sequences left-aligned
-            seg_hidden = hidden[[s.index for s in samples for _ in s.positions], positions]
+            seg_hidden = hidden[[s.index for s in decoded for _ in s.positions], positions]
         grid = settings.calibration.grid
-        num_segs = seg_hidden.shape[0]
         log_probs = model_output["log_probs"]
-        if num_segs:
-            inputs = build_head_inputs(samples, seg_hidden, self.frame_encoder.to(device=seg_hidden.device),
+        if positions:
+            inputs = build_head_inputs(decoded, seg_hidden, self.frame_encoder.to(device=seg_hidden.device),
                                        self.frame_store, with_video=True)
             out = self._head()(inputs.hidden, inputs.features)
-            key_logits, video_logits = split_head_outputs(out.mask_logits, inputs)
+            all_key, all_video = split_head_outputs(out.mask_logits, inputs)
         else:
-            key_logits, video_logits, out = seg_hidden.new_zeros(0, 1, 1), [], None
+            all_key, all_video, out = seg_hidden.new_zeros(0, 1, 1), [], None
+        key_logits, video_logits = all_key[rows], [all_video[j] for j in rows]
+        num_segs = len(rows)
 
         # SEG-aware calibration: targets from this forward (old pass) or from TransferQueue (update pass)
         if update_pass:
             stored = micro_batch[OUT_TARGET]
             stored = stored.to_padded_tensor(0.0) if stored.is_nested else stored
-            targets = torch.cat([stored[s.index].reshape(-1, grid * grid)[: len(s.positions)] for s in samples
+            targets = torch.cat([stored[s.index].reshape(-1, grid * grid)[: len(s.positions)] for s in trained
                                  if s.positions]) if num_segs else key_logits.new_zeros(0, grid * grid)
         else:
             targets = calibration_targets(key_logits, grid, settings.calibration.threshold)
         mask_logp = calibration_log_probs(key_logits, targets.to(key_logits.device), grid) if num_segs \
             else key_logits.new_zeros(0)
         injected = settings.calibration.weight * mask_logp if settings.calibration.enabled else mask_logp * 0
-        flat_index = torch.tensor([int(offsets[s.index]) + p - 1 for s in samples for p in s.positions],
+        flat_index = torch.tensor([int(offsets[s.index]) + p - 1 for s in trained for p in s.positions],
                                   dtype=torch.long, device=log_probs.values().device)
         values = log_probs.values()
         model_output["log_probs"] = _nested_like(log_probs, _add_at(values, flat_index, injected))
-        injection = torch.zeros_like(values, dtype=torch.float32).index_put((flat_index,), injected.float(),
-                                                                            accumulate=True)
+        if settings.debug.dump_dir and not update_pass:
+            self._dump_debug({"pass": "old", "calibration": settings.calibration.enabled,
+                              "plain": values[flat_index].tolist(),
+                              "final": model_output["log_probs"].values()[flat_index].tolist(),
+                              "mask_logp": mask_logp.tolist()})
         if update_pass:
+            injection = torch.zeros_like(values, dtype=torch.float32).index_put((flat_index,), injected.float(),
+                                                                                accumulate=True)
             model_output["_videoseg_injection"] = _nested_like(log_probs, injection)
-            aux = [sample_aux_loss(s, key_logits[_seg_slice(samples, s)], video_logits[_seg_slice(samples, s)])
-                   for s in samples if s.positions and s.record.masks_rle]
-            model_output["_videoseg_aux"] = torch.stack(aux) if aux else values.sum() * 0
+            aux_sum, aux_value = micro_batch_aux_loss(trained, key_logits, video_logits, settings.aux_loss.pooling,
+                                                      num_rows=bsz)
+            model_output["_videoseg_aux"] = aux_sum
+            model_output["_videoseg_aux_value"] = aux_value
             model_output["_videoseg_mask_logp"] = mask_logp.detach()
+            model_output["_videoseg_seg_dropped"] = torch.tensor(float(self._dropped(every, trained)))
             return model_output
-        model_output.update(self._old_pass_outputs(samples, bsz, key_logits.detach(),
-                                                   [v.detach() for v in video_logits], targets, mask_logp.detach(),
+        model_output.update(self._old_pass_outputs(every, trained, bsz, all_key.detach(),
+                                                   [v.detach() for v in all_video], targets, mask_logp.detach(),
                                                    out, values.device))
         return model_output
 
-    def _old_pass_outputs(self, samples, bsz, key_logits, video_logits, targets, mask_logp, out, device) -> dict:
-        """Per-sample outputs written to TransferQueue: calibration targets and the rewards' IoUs."""
-        from ..rewards import keyframe_iou, video_mask_ious
+    def _dropped(self, every, trained) -> int:
+        """[SEG]s of the micro-batch beyond ``max_segs_per_sample`` (no gradient; warned about once)."""
+        dropped = sum(len(a.positions) - len(b.positions) for a, b in zip(every, trained))
+        if dropped and not self._warned_dropped:
+            self._warned_dropped = True
+            logger.warning("%d [SEG] token(s) beyond videoseg_o3.seg_head.max_segs_per_sample get no gradient in the "
+                           "training forward (their rewards still use them); see the videoseg/seg_dropped metric",
+                           dropped)
+        return dropped
 
+    def _old_pass_outputs(self, every, trained, bsz, key_logits, video_logits, targets, mask_logp, out,
+                          device) -> dict:
+        """Per-sample outputs written to TransferQueue: calibration targets of the trained [SEG]s (``trained``,
+        rows of ``targets``/``mask_logp``) and the rewards' IoUs of every [SEG] (``every``, rows of the logits)."""
         settings = self.videoseg
         k, grid = settings.seg_head.max_segs_per_sample, settings.calibration.grid
         max_turns = int(settings.env.get("max_turns", 3)) if settings.env else 3
@@ -269,37 +302,65 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         key_ious = torch.full((bsz, max_turns), -1.0)
         embed = torch.zeros(bsz, 256)
         preview = torch.zeros(bsz, PREVIEW * PREVIEW)
-        for s in samples:
-            sl = _seg_slice(samples, s)
+        for s, sl in zip(trained, seg_slices(trained)):
             n = len(s.positions)
             nseg[s.index, 0] = n
             if n:
                 target[s.index, : n * grid * grid] = targets[sl].flatten().cpu()
                 logp[s.index, :n] = mask_logp[sl].cpu()
+        for s, sl in zip(every, seg_slices(every)):
+            if sl.stop > sl.start:  # the trajectory's final [SEG]: J&F prompt and report preview
                 embed[s.index, : out.embedding.shape[-1]] = out.embedding[sl.stop - 1].detach().cpu()
                 preview[s.index] = torch.nn.functional.interpolate(key_logits[sl.stop - 1][None, None].float(),
                                                                    size=(PREVIEW, PREVIEW), mode="bilinear",
                                                                    align_corners=False).flatten().cpu()
             if not s.record.masks_rle:
                 continue
-            spatial = s.trajectory.spatial_frames
-            gt_spatial = torch.stack([torch.from_numpy(s.record.decode_mask(i)) for i in spatial])
-            for t, turn in enumerate(s.trajectory.turns[:max_turns]):
-                mine = [j for j, tt in zip(range(sl.start, sl.stop), s.turns) if tt == turn.index]
-                ious = video_mask_ious([video_logits[j].cpu() for j in mine], gt_spatial)
+            per_turn_frames, per_turn_keys = turn_ious(s, key_logits[sl], video_logits[sl], max_turns)
+            for t, (ious, key) in enumerate(zip(per_turn_frames, per_turn_keys)):
                 frame_ious[s.index, t * max_frames: t * max_frames + len(ious)] = torch.tensor(ious)
-                gt_key = torch.from_numpy(s.record.decode_mask(turn.seg_keyframe))
-                key_ious[s.index, t] = keyframe_iou([key_logits[j].cpu() for j in mine], gt_key)
+                key_ious[s.index, t] = key
         to = functools.partial(torch.Tensor.to, device=device)
         return {OUT_TARGET: _rows(to(target)), OUT_NSEG: _rows(to(nseg)), OUT_MASK_LOGP: _rows(to(logp)),
                 OUT_FRAME_IOUS: _rows(to(frame_ious)), OUT_KEY_IOUS: _rows(to(key_ious)), OUT_EMBED: _rows(to(embed)),
                 OUT_KEY_MASK: _rows(to(preview))}
 
+    def prepare_model_inputs(self, micro_batch):
+        if self.videoseg.logprob_temperature is not None:
+            set_logprob_temperature(micro_batch, self.videoseg.logprob_temperature)
+        return super().prepare_model_inputs(micro_batch)
+
     def forward_step(self, micro_batch, loss_function, forward_only):
         if loss_function is not None and not forward_only and self.has_seg_head:
             loss_function = functools.partial(videoseg_loss, inner=loss_function,
                                               aux_ratio=self.videoseg.aux_loss.ratio)
-        return super().forward_step(micro_batch, loss_function, forward_only)
+        loss, output = super().forward_step(micro_batch, loss_function, forward_only)
+        if self.videoseg.debug.dump_dir and loss_function is not None and not forward_only:
+            self._dump_debug({"pass": "update", "optimizer_steps": self._optimizer_steps,
+                              "metrics": {k: _metric_value(v) for k, v in output["metrics"].items()}})
+        return loss, output
+
+    def _dump_debug(self, record: dict) -> None:
+        """Append one JSON line to ``<videoseg_o3.debug.dump_dir>/engine_<pid>.jsonl`` (test-only)."""
+        os.makedirs(self.videoseg.debug.dump_dir, exist_ok=True)
+        role = "ref" if self.engine_config.forward_only else "actor"
+        with open(os.path.join(self.videoseg.debug.dump_dir, f"engine_{role}_{os.getpid()}.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _build_lr_scheduler(self, optimizer):
+        """verl's constant/cosine schedules, plus ``linear`` (``verl_ext/lr_schedule.py``)."""
+        config = self.optimizer_config
+        if config.lr_scheduler_type != "linear":
+            return super()._build_lr_scheduler(optimizer)
+        from .lr_schedule import get_linear_schedule_with_warmup
+
+        total = config.total_training_steps
+        warmup = config.lr_warmup_steps
+        if warmup is None or warmup <= 0:  # as verl: the ratio applies when no absolute count is set
+            warmup = int(config.lr_warmup_steps_ratio * total)
+        return get_linear_schedule_with_warmup(optimizer, num_warmup_steps=warmup, num_training_steps=total,
+                                               min_lr_ratio=config.min_lr_ratio,
+                                               zero_indexed_step=config.zero_indexed_step)
 
     def save_checkpoint(self, local_path: str, *args, **kwargs) -> None:
         """verl's checkpoint (policy + head, for resume) plus the head alone in ``<local_path>/seg_head/``
@@ -318,6 +379,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
 
     def optimizer_step(self):
         result = super().optimizer_step()
+        self._optimizer_steps += 1
         if self.has_seg_head and self.videoseg.rewards.jf.enabled:
             self._push_decoder_weights()
         return result
@@ -363,13 +425,21 @@ def _apply_trainable(module: nn.Module, trainable: list[str]) -> None:
         param.requires_grad_(group in trainable)
 
 
-def _seg_slice(samples, sample) -> slice:
-    start = 0
-    for s in samples:
-        if s is sample:
-            return slice(start, start + len(s.positions))
-        start += len(s.positions)
-    raise KeyError(sample.index)
+def set_logprob_temperature(micro_batch, temperature: float) -> None:
+    """Make verl's forward divide the logits by ``temperature`` (``videoseg_o3.logprob_temperature``) instead of the
+    rollout temperature the trainer put in the micro-batch (verl reads ``micro_batch["temperature"]``,
+    ``transformer_impl.py`` ``prepare_model_inputs``)."""
+    from verl.utils import tensordict_utils as tu
+
+    tu.assign_non_tensor_data(micro_batch, "temperature", float(temperature))
+
+
+def _metric_value(value) -> float | list:
+    if hasattr(value, "aggregate"):
+        return float(value.aggregate())
+    if isinstance(value, list):
+        return [_metric_value(v) for v in value]
+    return float(value)
 
 
 def _without_head(generator):
@@ -393,23 +463,27 @@ def videoseg_loss(inner, model_output: dict, data, dp_group=None, aux_ratio: flo
 
     The injected mask terms are added to ``ref_log_prob`` as well, so the k3 KL (a function of the difference)
     equals the KL of the token log-probs before injection and sends no gradient through the mask term (spec §5.4).
-    The auxiliary loss is normalised like verl's sequence-mean losses: summed over this micro-batch's samples,
-    divided by the global batch size and multiplied by the data-parallel size.
+    The auxiliary loss arrives as its micro-batch row sum (:func:`~.seg_batch.micro_batch_aux_loss`) and is
+    normalised like verl's sequence-mean losses: divided by the global batch size and multiplied by the
+    data-parallel size.
     """
     from verl.workers.utils.padding import no_padding_2_padding
 
     injection = model_output.pop("_videoseg_injection", None)
     aux = model_output.pop("_videoseg_aux", None)
+    aux_value = model_output.pop("_videoseg_aux_value", None)
     mask_logp = model_output.pop("_videoseg_mask_logp", None)
+    dropped = model_output.pop("_videoseg_seg_dropped", None)
     if injection is not None and "ref_log_prob" in data.keys():
         data = data.clone(recurse=False)
         data["ref_log_prob"] = _add_response_aligned(data["ref_log_prob"], no_padding_2_padding(injection, data))
     loss, metrics = inner(model_output=model_output, data=data, dp_group=dp_group)
     if aux is not None and aux_ratio > 0:
         global_bsz, dp_size = data["global_batch_size"], data["dp_size"]
-        aux_term = aux.sum() / global_bsz * dp_size if global_bsz else aux.mean()
-        loss = loss + aux_ratio * aux_term
-        metrics["videoseg/aux_loss"] = float(aux.detach().mean()) if aux.numel() else 0.0
+        loss = loss + aux_ratio * aux / global_bsz * dp_size
+        metrics["videoseg/aux_loss"] = float(aux_value if aux_value is not None else aux.detach())
     if mask_logp is not None and mask_logp.numel():
         metrics["videoseg/mask_logp"] = float(mask_logp.mean())
+    if dropped is not None:
+        metrics["videoseg/seg_dropped"] = float(dropped)
     return loss, metrics

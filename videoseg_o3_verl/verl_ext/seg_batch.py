@@ -2,7 +2,8 @@
 """What the seg-head engine computes for one micro-batch, without verl: [SEG] bookkeeping, frames, masks,
 calibration terms, rewards' IoUs and the auxiliary loss (spec §3.1-3.2, §4, §5.2, §5.5).
 
-Dimension letters: B samples in the micro-batch; S decoded [SEG] tokens (≤ ``max_segs`` per sample);
+Dimension letters: B samples in the micro-batch; S decoded [SEG] tokens (all of a trajectory's in the old-log-prob
+pass, where the rewards' IoUs are computed; the first ``max_segs`` per sample where a gradient is needed);
 T spatial frames; h × w the seg head's low-res mask logits; G the calibration grid.
 Positions: ``seg_positions`` in the trajectory are response-relative; the absolute position in the sample's
 prompt+response sequence is ``prompt_len + r``, and the log-prob whose *target* is that [SEG] is element
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 
 from ..data.parquet import record_from_extra_info
 from ..data.records import RVOSRecord
-from ..losses import aux_seg_loss, mask_log_prob
+from ..losses import aux_seg_loss, mask_log_prob, released_aux_loss
 from ..model.frame_encoder import FrameEncoder, FrameFeatures
 from ..trajectory import EXTRA_FIELDS_KEY, Trajectory
 from ..video import VideoSource
@@ -47,8 +48,8 @@ class SampleSegs:
 
 
 def collect_samples(input_ids: list[torch.Tensor], prompt_lens: list[int], extra_infos: list, extra_fields: list,
-                    seg_token_id: int, max_segs: int) -> list[SampleSegs]:
-    """Samples of the micro-batch that carry a VideoSEG-O3 trajectory, with their first ``max_segs`` [SEG]s.
+                    seg_token_id: int) -> list[SampleSegs]:
+    """Samples of the micro-batch that carry a VideoSEG-O3 trajectory, with every [SEG] of the trajectory.
 
     Rows without a trajectory (verl's padding samples, other agents' data) are skipped. A recorded position whose
     token is not [SEG] (truncated response) is dropped with a warning.
@@ -62,8 +63,6 @@ def collect_samples(input_ids: list[torch.Tensor], prompt_lens: list[int], extra
         for turn in trajectory.turns:
             for rel in turn.seg_positions:
                 pos = prompt_len + rel
-                if len(sample.positions) >= max_segs:
-                    break
                 if pos >= len(ids) or int(ids[pos]) != seg_token_id:
                     logger.warning("sample %d: recorded [SEG] position %d is not a [SEG] token (truncated?)", i, pos)
                     continue
@@ -72,6 +71,51 @@ def collect_samples(input_ids: list[torch.Tensor], prompt_lens: list[int], extra
                 sample.keyframes.append(turn.seg_keyframe)
         samples.append(sample)
     return samples
+
+
+def cap_segs(samples: list[SampleSegs], max_segs: int) -> tuple[list[SampleSegs], list[int]]:
+    """The samples with their first ``max_segs`` [SEG]s only (the ones the training forward decodes with a gradient,
+    released ``MAX_OBJS``), and the rows of those [SEG]s in the flat [SEG] order of ``samples``."""
+    capped, rows, start = [], [], 0
+    for s in samples:
+        n = min(len(s.positions), max_segs)
+        capped.append(SampleSegs(index=s.index, record=s.record, trajectory=s.trajectory,
+                                 positions=s.positions[:n], turns=s.turns[:n], keyframes=s.keyframes[:n]))
+        rows.extend(range(start, start + n))
+        start += len(s.positions)
+    return capped, rows
+
+
+def seg_slices(samples: list[SampleSegs]) -> list[slice]:
+    """Each sample's rows in the flat [SEG] order (the head's outputs are stacked sample after sample)."""
+    out, start = [], 0
+    for s in samples:
+        out.append(slice(start, start + len(s.positions)))
+        start += len(s.positions)
+    return out
+
+
+def turn_ious(sample: SampleSegs, key_logits: torch.Tensor, video_logits: list[torch.Tensor], max_turns: int
+              ) -> tuple[list[list[float]], list[float]]:
+    """Per turn (at most ``max_turns``) the rewards' IoUs, each from that turn's OWN [SEG]s: the video masks'
+    per-frame IoUs on the spatial frames (mean over the turn's [SEG]s) and the keyframe IoU (the turn's last [SEG]).
+
+    Args:
+        sample: the sample with every [SEG] of its trajectory (not capped).
+        key_logits: [S, h, w] keyframe logits of the sample's [SEG]s, in order.
+        video_logits: S tensors [T, h, w] on the spatial frames.
+    """
+    from ..rewards import keyframe_iou, video_mask_ious
+
+    record = sample.record
+    gt_spatial = torch.stack([torch.from_numpy(record.decode_mask(i)) for i in sample.trajectory.spatial_frames])
+    frame_ious, key_ious = [], []
+    for turn in sample.trajectory.turns[:max_turns]:
+        mine = [j for j, t in enumerate(sample.turns) if t == turn.index]
+        frame_ious.append(video_mask_ious([video_logits[j].cpu() for j in mine], gt_spatial))
+        gt_key = torch.from_numpy(record.decode_mask(turn.seg_keyframe))
+        key_ious.append(keyframe_iou([key_logits[j].cpu() for j in mine], gt_key))
+    return frame_ious, key_ious
 
 
 class FrameStore:
@@ -176,3 +220,43 @@ def sample_aux_loss(sample: SampleSegs, key_logits: torch.Tensor, video_logits: 
     video = torch.stack([aux_seg_loss(v, gt_spatial) for v in video_logits]).mean() if video_logits \
         else key_logits.sum() * 0
     return video + aux_seg_loss(key_logits, gt_keys)
+
+
+def micro_batch_aux_loss(samples: list[SampleSegs], key_logits: torch.Tensor, video_logits: list[torch.Tensor],
+                         pooling: str, num_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The auxiliary mask loss of a micro-batch as ``(row_sum, value)``.
+
+    ``row_sum`` is what the loss wrapper divides by the global batch size (like verl's sequence-mean losses);
+    ``value`` is the micro-batch's loss for logging. Only samples with ground truth and decoded [SEG]s count.
+
+    - ``per_sample``: ``row_sum = Σ_samples sample_aux_loss``; ``value`` = its mean over those samples.
+    - ``released``: ``value = released_aux_loss`` pooled over every (trajectory, turn) mask of the micro-batch
+      (keyframe term: each turn's last [SEG]); ``row_sum = value × num_rows``, so each micro-batch weighs by its
+      number of rows as the released gradient-accumulation mean does.
+
+    Args:
+        samples: the [SEG]s that get a gradient (capped), in the head's flat order.
+        key_logits: [S, h, w]; video_logits: S tensors [T, h, w].
+        num_rows: rows of the micro-batch (verl's samples, padding rows included).
+    """
+    if pooling not in ("per_sample", "released"):
+        raise ValueError(f"[videoseg_o3.aux_loss.pooling] must be 'per_sample' or 'released', got {pooling!r}")
+    scored = [(s, sl) for s, sl in zip(samples, seg_slices(samples)) if s.positions and s.record.masks_rle]
+    zero = key_logits.sum() * 0
+    if not scored:
+        return zero, zero.detach()
+    if pooling == "per_sample":
+        per_sample = torch.stack([sample_aux_loss(s, key_logits[sl], video_logits[sl]) for s, sl in scored])
+        return per_sample.sum(), per_sample.detach().mean()
+    video, video_gt, key, key_gt = [], [], [], []
+    for s, sl in scored:
+        gt_spatial = torch.stack([torch.from_numpy(s.record.decode_mask(i)) for i in s.trajectory.spatial_frames])
+        for j in range(sl.start, sl.stop):
+            video.append(video_logits[j])
+            video_gt.append(gt_spatial)
+        last_of_turn = {turn: j for j, turn in zip(range(sl.start, sl.stop), s.turns)}  # later [SEG]s overwrite
+        for j in last_of_turn.values():
+            key.append(key_logits[j])
+            key_gt.append(torch.from_numpy(s.record.decode_mask(s.keyframes[j - sl.start])))
+    value = released_aux_loss(video, video_gt, key, key_gt)
+    return value * num_rows, value.detach()
