@@ -17,7 +17,6 @@ from uuid import uuid4
 
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
-from .backends.cpu.hf_engine import VISION_PLACEHOLDER_TOKENS
 from .data.parquet import record_from_extra_info
 from .env import (
     EnvConfig,
@@ -28,17 +27,22 @@ from .env import (
     should_continue,
 )
 from .env.prompts import SEG_TOKEN
+from .model.processor import VISION_PLACEHOLDER_TOKENS, pixel_bounds_kwargs
 from .trajectory import Trajectory, TurnRecord
 from .video import VideoSource
 
 logger = logging.getLogger(__name__)
 
 
+def _section(config):
+    return config.get("videoseg_o3", None) if hasattr(config, "get") else None
+
+
 def env_config_for(config, processor, mode: str) -> EnvConfig:
     """The environment constants: spec presets, the processor's patch factor, overrides from
     ``videoseg_o3.env`` in the trainer config (keys of :class:`EnvConfig`)."""
     overrides = {}
-    section = config.get("videoseg_o3", None) if hasattr(config, "get") else None
+    section = _section(config)
     if section is not None and section.get("env", None) is not None:
         overrides = {k: v for k, v in dict(section.get("env")).items() if v is not None}
     image_processor = getattr(processor, "image_processor", None)
@@ -46,6 +50,13 @@ def env_config_for(config, processor, mode: str) -> EnvConfig:
         overrides["patch_factor"] = int(getattr(image_processor, "patch_size", 14)) * int(
             getattr(image_processor, "merge_size", 2))
     return EnvConfig.train(**overrides) if mode == "train" else EnvConfig.eval(**overrides)
+
+
+def pixel_bounds_for(config, processor) -> dict:
+    """The processor kwargs of ``videoseg_o3.processor`` (pixel bounds; ``{}`` when unset)."""
+    section = _section(config)
+    bounds = (section.get("processor", None) or {}) if section is not None else {}
+    return pixel_bounds_kwargs(processor, bounds.get("min_pixels", None), bounds.get("max_pixels", None))
 
 
 class VideoSegO3AgentLoop(AgentLoopBase):
@@ -63,6 +74,11 @@ class VideoSegO3AgentLoop(AgentLoopBase):
                              "ensure_seg_token) before training VideoSEG-O3")
         self.seg_token_id = vocab[SEG_TOKEN]
         self.vision_token_ids = {vocab[t] for t in VISION_PLACEHOLDER_TOKENS if t in vocab}
+        # one set of processor kwargs for the prompt's pads (the token builder), the server and the actor forward
+        self.mm_processor_kwargs = {**(self.mm_processor_kwargs or {}), **pixel_bounds_for(self.config, self.processor)}
+        builder = self.continuous_token_builder
+        if hasattr(builder, "mm_processor_kwargs"):
+            builder.mm_processor_kwargs = {**(builder.mm_processor_kwargs or {}), **self.mm_processor_kwargs}
 
     async def run(self, sampling_params: dict[str, Any], **kwargs) -> AgentLoopOutput:
         # 1. the sample: record (video, query, ground truth) and the video
@@ -108,7 +124,7 @@ class VideoSegO3AgentLoop(AgentLoopBase):
             messages.append({"role": "assistant", "content": text})
 
             # 4. parse <select>/<answer> and record the turn
-            action = parse_action(text, num_frames, self.mode)
+            action = parse_action(text, num_frames, self.mode, parity=self.env.parser_parity)
             response = ids[len(ids) - len(mask):]
             seg_positions = [start + i for i, t in enumerate(response[start:]) if t == self.seg_token_id
                              and mask[start + i] == 1]
@@ -151,6 +167,7 @@ class VideoSegO3AgentLoop(AgentLoopBase):
             response_mask=mask[: self.response_length],
             response_logprobs=logprobs[: self.response_length] if logprobs else None,
             multi_modal_data={"images": images},
+            mm_processor_kwargs=self._get_mm_processor_kwargs(),
             num_turns=2 * len(trajectory.turns),
             metrics={},
             extra_fields={**server_fields, **trajectory.to_extra_fields()},

@@ -129,10 +129,23 @@ class RewardServiceSettings:
 
 
 @dataclass
+class ProcessorSettings:
+    """Pixel bounds of the policy's image processor, applied alike in the rollout and in the actor and reference
+    forward (:func:`videoseg_o3_verl.model.processor.pixel_bounds_kwargs`)."""
+
+    min_pixels: int | None = None
+    """Smallest area (px) an image is scaled up to before patching; ``None`` = the checkpoint's (Qwen3-VL's stock
+    minimum up-scales the environment's low-resolution frames). The released trainer sets 3,136."""
+    max_pixels: int | None = None
+    """Largest area (px) an image is scaled down to; ``None`` = the checkpoint's. The released trainer sets 200,704."""
+
+
+@dataclass
 class VideoSegO3Config:
     """The whole ``videoseg_o3:`` section."""
 
     sam2: Sam2Settings = field(default_factory=Sam2Settings)
+    processor: ProcessorSettings = field(default_factory=ProcessorSettings)
     seg_head: SegHeadSettings = field(default_factory=SegHeadSettings)
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
     aux_loss: AuxLossSettings = field(default_factory=AuxLossSettings)
@@ -175,9 +188,14 @@ class VideoSegO3Config:
         try:
             from .env import EnvConfig
 
-            EnvConfig.train(**dict(self.env or {}))
+            env = EnvConfig.train(**dict(self.env or {}))
         except (TypeError, ValueError) as err:
             problems.append(f"videoseg_o3.env: {err} (keys must be fields of videoseg_o3_verl.env.EnvConfig)")
+        else:
+            from .verl_ext.rewarding import frame_slot_problems
+
+            problems.extend(frame_slot_problems(env))
+        problems.extend(_processor_problems(self.processor))
         allowed = ("policy", "seg_head.proj", "seg_head.prompt_encoder", "seg_head.mask_decoder")
         unknown = sorted(set(self.trainable_modules) - set(allowed))
         if unknown:
@@ -196,6 +214,19 @@ class VideoSegO3Config:
             problems.extend(_trainer_problems(trainer_config))
         if problems:
             raise ValueError("Invalid VideoSEG-O3 configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _processor_problems(settings: ProcessorSettings) -> list[str]:
+    problems = []
+    for key in ("min_pixels", "max_pixels"):
+        value = getattr(settings, key)
+        if value is not None and value < 1:
+            problems.append(f"videoseg_o3.processor.{key} must be >= 1 or null, got {value}")
+    low, high = settings.min_pixels, settings.max_pixels
+    if low is not None and high is not None and low > high:
+        problems.append(f"videoseg_o3.processor.min_pixels ({low}) must be <= videoseg_o3.processor.max_pixels "
+                        f"({high})")
+    return problems
 
 
 def _trainer_problems(cfg: DictConfig) -> list[str]:
@@ -236,6 +267,11 @@ def _trainer_problems(cfg: DictConfig) -> list[str]:
         problems.append(f"data.train_batch_size ({batch}) must be a multiple of actor.ppo_mini_batch_size ({mini})")
     if n < 2 and cfg.algorithm.adv_estimator == "grpo":
         problems.append(f"actor_rollout_ref.rollout.n must be >= 2 for GRPO (got {n})")
+    data_kwargs = cfg.data.get("mm_processor_kwargs") or {}
+    for key in ("min_pixels", "max_pixels"):
+        if data_kwargs.get(key) is not None:
+            problems.append(f"data.mm_processor_kwargs.{key} is set; set videoseg_o3.processor.{key} instead (the "
+                            "agent loop applies it to the rollout and the actor/reference forward alike)")
     if arr.rollout.agent.get("default_agent_loop") not in ("videoseg_o3", "videoseg_o3_eval"):
         problems.append("actor_rollout_ref.rollout.agent.default_agent_loop should be 'videoseg_o3'")
     return problems

@@ -16,19 +16,21 @@ class ScriptedServerManager:
         self.replies = list(replies)
         self.calls: list[dict[str, Any]] = []
 
-    async def generate(self, request_id, *, prompt_ids, sampling_params, image_data=None, video_data=None, **kwargs):
+    async def generate(self, request_id, *, prompt_ids, sampling_params, image_data=None, video_data=None,
+                       mm_processor_kwargs=None, **kwargs):
         self.calls.append({"prompt_ids": list(prompt_ids), "sampling_params": dict(sampling_params),
-                           "num_images": len(image_data or [])})
+                           "num_images": len(image_data or []), "images": list(image_data or []),
+                           "mm_processor_kwargs": mm_processor_kwargs})
         text = self.replies.pop(0)
         ids = self.tokenizer.encode(text, add_special_tokens=False)
         return TokenOutput(token_ids=ids, log_probs=[-0.5] * len(ids), stop_reason="completed")
 
 
-def synthetic_rows(root, num_videos=1, num_frames=24):
+def synthetic_rows(root, num_videos=1, num_frames=24, height=96, width=128):
     """Parquet-style rows (dicts) of a small synthetic dataset written under ``root``."""
     from videoseg_o3_verl.data.converters import convert_dataset
     from videoseg_o3_verl.data.synthetic import generate_synthetic_dataset
 
-    generate_synthetic_dataset(root, num_videos=num_videos, num_frames=num_frames, height=96, width=128, seed=0)
+    generate_synthetic_dataset(root, num_videos=num_videos, num_frames=num_frames, height=height, width=width, seed=0)
     records = convert_dataset("synthetic", root, split="train")
     return [record.to_row(i) for i, record in enumerate(records)]

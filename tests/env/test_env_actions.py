@@ -113,6 +113,43 @@ def test_parse_action_table(text, mode, expected, reason):
         assert value is None or type(value) is int
 
 
+# Released RL rollout parser: d = json.loads(vtg); int(d.get(key, 0)) per key, clamped; any exception ends the episode.
+PARITY_CASES = [
+    # the case: no keyframe -> keyframe 0, the select goes on
+    (sel('{"start": 3, "end": 9}'), (S, 3, 9, 0)),
+    # no start -> 0; no end -> 0 (so only start 0 survives end >= start); nothing -> (0, 0, 0)
+    (sel('{"end": 9, "keyframe": 4}'), (S, 0, 9, 4)),
+    (sel('{"start": 0, "keyframe": 4}'), (S, 0, 0, 4)),
+    (sel("{}"), (S, 0, 0, 0)),
+    # a missing end with start 3 -> end 0 < start 3: no continue (invalid), clamped values kept
+    (sel('{"start": 3, "keyframe": 4}'), (X, 3, 0, 4)),
+    # given values are clamped as usual; the missing keyframe is 0
+    (sel('{"start": -2, "end": 99}'), (S, 0, L - 1, 0)),
+    # still failing there: null (int(None) raises), a list (no .get), bad JSON, single quotes
+    (sel('{"start": 3, "end": 9, "keyframe": null}'), (X, None, None, None)),
+    (sel("[3, 9, 4]"), (X, None, None, None)),
+    (sel('{"start": 3, "end": 9,'), (X, None, None, None)),
+    (sel("{'start': 3, 'end': 9}"), (X, None, None, None)),
+    # complete selects and answers parse as without parity
+    (sel('{"start": 2, "end": 10, "keyframe": 5}'), (S, 2, 10, 5)),
+    (ans('{"start": 2, "end": 10}'), (A, 2, 10, None)),
+]
+
+
+@pytest.mark.parametrize("text, expected", PARITY_CASES)
+def test_parse_action_parity_defaults_missing_vtg_keys_to_zero(text, expected):
+    action = parse_action(text, L, mode="train", parity=True)
+    assert (action.kind, action.start, action.end, action.keyframe) == expected
+
+
+def test_parse_action_parity_is_off_by_default_and_checked():
+    text = sel('{"start": 3, "end": 9}')
+    action = parse_action(text, L)
+    assert action.kind == X and "missing key(s) ['keyframe']" in action.reason
+    with pytest.raises(TypeError, match="parity must be a bool"):
+        parse_action(text, L, parity="yes")
+
+
 def test_parse_action_reasons_are_exact_strings():
     assert parse_action("nothing", L).reason == "no <select> or <answer>"
     assert parse_action(sel('{"start": 9, "end": 3, "keyframe": 3}'), L).reason == "end < start after clamping"

@@ -85,6 +85,15 @@ def test_config_valid_tiny_cpu_passes(files):
         ("videoseg_o3.aux_loss.ratio=-0.1", "videoseg_o3.aux_loss.ratio"),
         # empty calibration grid
         ("videoseg_o3.calibration.grid=0", "videoseg_o3.calibration.grid"),
+        # image-processor bounds: non-positive, or min above max
+        ("videoseg_o3.processor.min_pixels=0", "videoseg_o3.processor.min_pixels must be >= 1"),
+        ("videoseg_o3.processor.max_pixels=1000", "videoseg_o3.processor.min_pixels (3136) must be <="),
+        # pixel bounds given to verl directly would bypass the one place that applies them
+        ("+data.mm_processor_kwargs.max_pixels=1000", "data.mm_processor_kwargs.max_pixels is set"),
+        # more spatial frames than the reward packing's per-turn slots
+        ("+videoseg_o3.env.num_high_res=9", "videoseg_o3.env.num_high_res=9"),
+        # the parser switch is a bool
+        ("+videoseg_o3.env.parser_parity=2", "parser_parity must be a bool"),
     ],
 )
 def test_config_invalid_value_names_key(files, override, key):

@@ -351,6 +351,12 @@ def test_gpu_recipe_matches_spec_section6(name, composed):
         ("actor_rollout_ref.actor.freeze_vision_tower", False),  # full fine-tuning (spec §3.3)
         ("trainer.n_gpus_per_node", 8),
         ("trainer.nnodes", 1),
+        # released behaviour (issue: training that matches the released run)
+        ("videoseg_o3.processor.min_pixels", 3136),  # the released trainer's image-processor bounds
+        ("videoseg_o3.processor.max_pixels", 200704),
+        ("videoseg_o3.env.patch_factor", 28),  # first-turn snap factor of the released data code
+        ("videoseg_o3.env.parser_parity", True),  # missing VTG key -> 0, as the released RL parser
+        ("actor_rollout_ref.rollout.top_k", 50),  # HF generate's default in the released rollout
     ]
     for key, expected in table:
         assert OmegaConf.select(cfg, key) == expected, key

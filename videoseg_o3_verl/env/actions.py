@@ -11,8 +11,10 @@ The captured text is parsed with `json.loads` (strict JSON: single quotes fail) 
 keys "start", "end" and "keyframe". Each value is converted with Python's `int()`, as both released parsers do:
 JSON ints pass, floats truncate toward zero (3.9 → 3, -0.5 → 0), numeric strings convert ("7" → 7), booleans
 give 0/1; null, lists, objects, non-integer strings ("7.0", "abc"), NaN and Infinity make the action invalid.
-A missing key also makes it invalid (the format reward requires all three keys, spec §4.1; the released RL
-parser would silently default a missing key to 0 instead). Values are then clamped to the video:
+A missing key also makes it invalid (the format reward requires all three keys, spec §4.1) unless
+`parity=True`: the released RL rollout reads each key with `dict.get(key, 0)`, so a missing key becomes 0 and the
+select goes on (everything else, including a null value or a non-object JSON, still fails there too). Values are
+then clamped to the video:
 `start = max(0, s)`, `end = min(L-1, e)`, `keyframe = clip(k, 0, L-1)`; `end < start` after clamping is invalid.
 The keyframe need not lie inside [start, end].
 
@@ -98,12 +100,13 @@ def _load_vtg(raw: str) -> dict:
     return data
 
 
-def _parse_interval(raw: str, num_frames: int) -> tuple[int, int, int]:
+def _parse_interval(raw: str, num_frames: int, parity: bool) -> tuple[int, int, int]:
     """Parse + convert + clamp a select's VTG text; raise _VTGError describing the problem."""
     data = _load_vtg(raw)
     missing = [k for k in VTG_KEYS if k not in data]
-    if missing:
+    if missing and not parity:
         raise _VTGError(f"VTG JSON missing key(s) {missing}: {raw!r}")
+    data = {**dict.fromkeys(missing, 0), **data}
     s, e, k = (_to_int(key, data[key]) for key in VTG_KEYS)
     return max(0, s), min(num_frames - 1, e), max(0, min(num_frames - 1, k))
 
@@ -134,7 +137,7 @@ def _parse_answer(body: str, num_frames: int) -> Action:
     )
 
 
-def parse_action(text: str, num_frames: int, mode: str = "train") -> Action:
+def parse_action(text: str, num_frames: int, mode: str = "train", parity: bool = False) -> Action:
     """Parse one assistant turn of a video with `num_frames` frames.
 
     Order: a select (train: the VTG regex; eval: the first `<select>` block) wins over an answer; the first
@@ -145,6 +148,8 @@ def parse_action(text: str, num_frames: int, mode: str = "train") -> Action:
         text: decoded assistant turn (special tokens kept).
         num_frames: L, number of frames of the video (>= 1).
         mode: "train" (RL rollout parser) or "eval" (inference parser).
+        parity: a `<select>` VTG key that is missing counts as 0, as in the released RL rollout
+            (`videoseg_o3.env.parser_parity`); False makes such a select invalid. Answers are unaffected.
 
     Returns:
         `Action`: select with clamped start/end/keyframe; answer (fields from its `<VTG>` when parsable, else
@@ -162,12 +167,17 @@ def parse_action(text: str, num_frames: int, mode: str = "train") -> Action:
         'select'
         >>> parse_action("I am not sure.", 30).reason
         'no <select> or <answer>'
+        >>> sel = '<select><VTG>{"start": 3, "end": 9}</VTG></select>'
+        >>> parse_action(sel, 30).kind, parse_action(sel, 30, parity=True).keyframe
+        ('invalid', 0)
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     num_frames = check_int("num_frames", num_frames, 1)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not isinstance(parity, bool):
+        raise TypeError(f"parity must be a bool, got {parity!r}")
 
     raw = None
     if mode == "train":
@@ -183,7 +193,7 @@ def parse_action(text: str, num_frames: int, mode: str = "train") -> Action:
 
     if raw is not None:
         try:
-            start, end, keyframe = _parse_interval(raw, num_frames)
+            start, end, keyframe = _parse_interval(raw, num_frames, parity)
         except _VTGError as err:
             return Action(kind="invalid", reason=f"bad <select>: {err}", raw_vtg=raw)
         if end < start:

@@ -55,7 +55,9 @@ class EnvConfig:
     """Generation budget per assistant turn: 512 train / 1024 eval."""
 
     patch_factor: int = 28
-    """Side multiple used by `smart_resize` for first-turn frames: 28 (Qwen2.5-VL numbers) or 32 (Qwen3-VL)."""
+    """Side multiple used by `smart_resize` for first-turn frames. Unless `videoseg_o3.env.patch_factor` is set, the
+    agent loop takes the processor's patch x merge (32 for Qwen3-VL, 28 for Qwen2.5-VL); the released data code
+    snaps with 28 for every model, which the paper recipes set."""
 
     min_side: int = 28
     """Smallest side produced by the area-limit rescale of `<select>` frames."""
@@ -63,6 +65,11 @@ class EnvConfig:
     initial_resize: Literal["smart", "limit"] = "smart"
     """First-turn resize rule: "smart" = `smart_resize` + PIL resize (RL dataset, spec §1.4); "limit" = the
     area-limit rescale that the released eval dataset applies to its initial frames (not stated in the spec)."""
+
+    parser_parity: bool = False
+    """Parse `<select>` as the released RL rollout does (`parse_action(..., parity=True)`): a VTG key that is
+    missing defaults to 0 and the episode goes on. False: a missing key makes the turn invalid and ends the episode
+    (the format reward asks for all three keys)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -74,6 +81,10 @@ class EnvConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in ("mode", "initial_resize"):
+                continue
+            if f.type in (bool, "bool"):
+                if not isinstance(value, bool):
+                    raise TypeError(f"[EnvConfig] {f.name} must be a bool, got {value!r} ({type(value).__name__})")
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"[EnvConfig] {f.name} must be an int, got {value!r} ({type(value).__name__})")

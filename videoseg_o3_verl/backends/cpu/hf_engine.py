@@ -16,11 +16,9 @@ from typing import Any
 
 import torch
 
-logger = logging.getLogger(__name__)
+from ...model.processor import VISION_PLACEHOLDER_TOKENS
 
-VISION_PLACEHOLDER_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
-"""Tokens the policy must never sample: a generated image pad breaks verl's mrope position ids
-(`verl/experimental/agent_loop/agent_loop.py:936-953` counts every pad in prompt+response as a vision token)."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
