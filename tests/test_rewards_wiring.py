@@ -1,5 +1,7 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Mask logits → reward inputs → summed paper reward (spec §4), with every expected value worked out by hand.
+"""The reward path training runs, with every expected value worked out by hand: mask logits → the per-turn IoUs the
+seg-head engine computes (``rewards.video_mask_ious`` / ``keyframe_iou``) → the engine's padded per-sample outputs →
+``round_ious`` → ``score_sample`` → ``reward_metrics``.
 
 Bilinear 2x2 → 4x4 upsampling (align_corners=False): along each axis output pixel i reads source coordinate
 (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25, clamped to [0, 1], so the weight of source cell 0 is
@@ -15,20 +17,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from videoseg_reward.terms import RewardSpec
 
+from videoseg_o3_verl.config import load_videoseg_config
 from videoseg_o3_verl.data.records import RVOSRecord
 from videoseg_o3_verl.data.rle import encode_mask
-from videoseg_o3_verl.rewards import (
-    RewardBreakdown,
-    frame_ious,
-    keyframe_iou,
-    logits_to_masks,
-    reward_inputs,
-    score_trajectory,
-    video_mask_ious,
-)
+from videoseg_o3_verl.env import EnvConfig
+from videoseg_o3_verl.rewards import frame_ious, keyframe_iou, logits_to_masks, video_mask_ious
 from videoseg_o3_verl.trajectory import Trajectory, TurnRecord
+from videoseg_o3_verl.verl_ext.rewarding import (
+    FRAME_SLOTS,
+    frame_slot_problems,
+    reward_spec_from,
+    round_ious,
+    score_batch,
+    score_sample,
+    unscored_reason,
+)
+from videoseg_o3_verl.verl_ext.trainer import reward_metrics, warn_unscored
 
 EPS = 1e-6
 
@@ -121,7 +126,7 @@ def test_iou_input_errors_name_the_argument():
 
 
 # ----------------------------------------------------------------------------------------------------------
-# A fixed 3-turn trajectory (select, select, answer) scored under RewardSpec.paper()
+# A fixed 3-turn trajectory (select, select, answer) scored under the paper reward
 # ----------------------------------------------------------------------------------------------------------
 
 L = 8
@@ -168,30 +173,62 @@ def _fixed_logits():
     return video, keyframe
 
 
-def test_reward_inputs_fixed_trajectory_hand_computed():
-    video, keyframe = _fixed_logits()
-    x = reward_inputs(_trajectory(), _record(), video, keyframe)
-    # M_t on spatial frames [0, 1, 3, 5, 7] whose GT is [empty, empty, block, block, empty]:
-    #   turn 0, EMPTY everywhere: both-empty → 1 on frames 0, 1, 7; 0/4 on frames 3, 5
-    #   turn 1, mean of EMPTY ([1, 1, 0, 0, 1]) and QUAD (4-px prediction: 0 on empty-GT frames, 4/4 on 3 and 5)
-    #   turn 2: frame 3 STAIR vs block = 4/6; frame 5 EMPTY vs block = 0; frames 0, 1, 7 both empty = 1
-    full = 4 / (4 + EPS)
-    assert x.per_round_maskious[0] == [1.0, 1.0, 0.0, 0.0, 1.0]
-    assert x.per_round_maskious[1] == pytest.approx([0.5, 0.5, full / 2, full / 2, 0.5])
-    assert x.per_round_maskious[2] == pytest.approx([1.0, 1.0, 4 / (6 + EPS), 0.0, 1.0])
-    # K_t: turn 0 on frame 4 (EMPTY vs block) = 0; turn 1 on frame 3, LAST [SEG] TOP_RIGHT vs block = 0
-    # (the perfect first [SEG] is ignored); turn 2 on frame 5, QUAD vs block = 4/4
-    assert x.per_round_keyframe_ious == pytest.approx([0.0, 0.0, full])
-    assert list(x.mask_existence) == EXISTENCE and x.turns == [t.text for t in _trajectory().turns]
-    assert x.parity is True and x.jf is None
+# per-turn IoUs of the fixed logits (M_t on spatial frames [0, 1, 3, 5, 7] whose GT is [empty, empty, block, block,
+# empty]; K_t on the turn's seg keyframe):
+#   turn 0, EMPTY everywhere: both-empty → 1 on frames 0, 1, 7; 0/4 on frames 3, 5; keyframe 4 EMPTY vs block = 0
+#   turn 1, mean of EMPTY ([1, 1, 0, 0, 1]) and QUAD (0 on empty-GT frames, 4/4 on 3 and 5); keyframe 3: the LAST
+#     [SEG] TOP_RIGHT vs block = 0 (the perfect first [SEG] is ignored)
+#   turn 2: frame 3 STAIR vs block = 4/6; frame 5 EMPTY vs block = 0; frames 0, 1, 7 both empty = 1; keyframe 5: QUAD
+FULL = 4 / (4 + EPS)
+HAND_FRAMES = [[1.0, 1.0, 0.0, 0.0, 1.0], [0.5, 0.5, FULL / 2, FULL / 2, 0.5], [1.0, 1.0, 4 / (6 + EPS), 0.0, 1.0]]
+HAND_KEYS = [0.0, 0.0, FULL]
 
 
-def test_paper_reward_fixed_trajectory_hand_computed():
+def test_turn_ious_of_the_fixed_trajectory_hand_computed():
+    # what the engine computes per turn, from that turn's own [SEG]s
     video, keyframe = _fixed_logits()
-    x = reward_inputs(_trajectory(), _record(), video, keyframe)
-    total, per_term = score_trajectory(RewardSpec.paper(), x)
+    record, traj = _record(), _trajectory()
+    gt_spatial = np.stack([record.decode_mask(i) for i in traj.spatial_frames])
+    for t, turn in enumerate(traj.turns):
+        assert video_mask_ious(video[t], gt_spatial) == pytest.approx(HAND_FRAMES[t], abs=1e-12)
+        assert keyframe_iou(keyframe[t], record.decode_mask(turn.seg_keyframe)) == pytest.approx(HAND_KEYS[t])
+
+
+def _engine_outputs(frames, keys, max_turns: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """One sample's ``videoseg_frame_ious`` / ``videoseg_keyframe_ious`` as the engine writes them: FRAME_SLOTS per
+    turn, −1 padding (the output contract, written out here by hand)."""
+    frame_row = torch.full((max_turns * FRAME_SLOTS,), -1.0)
+    key_row = torch.full((max_turns,), -1.0)
+    for t, (values, key) in enumerate(zip(frames, keys)):
+        frame_row[t * FRAME_SLOTS: t * FRAME_SLOTS + len(values)] = torch.tensor(values)
+        key_row[t] = key
+    return frame_row, key_row
+
+
+def _extra_info(record: RVOSRecord) -> dict:
+    return record.to_row(0)["extra_info"]
+
+
+def test_round_ious_unpacks_the_engine_layout():
+    frame_row, key_row = _engine_outputs(HAND_FRAMES, HAND_KEYS)
+    mask_ious, key_ious = round_ious(_trajectory(), frame_row, key_row)
+    # float32 storage: compare at float32 precision; the −1 padding after each turn's 5 frames is not read
+    assert len(mask_ious) == 3 and key_ious == pytest.approx(HAND_KEYS, abs=1e-6)
+    for got, want in zip(mask_ious, HAND_FRAMES):
+        assert got == pytest.approx(want, abs=1e-6)
+    # a turn the engine did not fill (−1) reads as IoU 0
+    traj = _trajectory()
+    frame_row, key_row = _engine_outputs(HAND_FRAMES[:2], HAND_KEYS[:2])
+    mask_ious, key_ious = round_ious(traj, frame_row, key_row)
+    assert mask_ious[2] == [0.0] * 5 and key_ious[2] == 0.0
+    traj.spatial_frames = list(range(FRAME_SLOTS + 1))
+    with pytest.raises(ValueError, match="10 spatial frames but the reward packing holds 9"):
+        round_ious(traj, frame_row, key_row)
+
+
+def _paper_expected() -> dict[str, float]:
     stair_iou = 4 / (6 + EPS)  # M_last[2]
-    expected = {
+    return {
         # §4.1 every turn has <think>…</think><select|answer> with strict-JSON VTG and [SEG] in <RefSeg> → +1
         "strict_format_cot": 1.0,
         # §4.2 keywords per turn 4/4, 2/4, 4/4 → mean (1 + 0.5 + 1) / 3
@@ -210,36 +247,89 @@ def test_paper_reward_fixed_trajectory_hand_computed():
         # §4.7 δ = K_last − max(K_0, K_1) = 1 − 0 > 0.05 → 0.5 (parity)
         "lr_progressive_keyframe_dense": 0.5,
     }
-    assert list(per_term) == list(expected)
+
+
+def _settings(jf: bool = False):
+    settings = load_videoseg_config(None)
+    settings.rewards.jf.enabled = jf
+    return settings
+
+
+def test_score_sample_paper_reward_hand_computed():
+    frame_row, key_row = _engine_outputs(HAND_FRAMES, HAND_KEYS)
+    traj = _trajectory()
+    sample = score_sample(reward_spec_from(_settings()), traj.to_extra_fields(), _extra_info(_record()), frame_row,
+                          key_row, parity=True)
+    expected = _paper_expected()
+    assert list(sample.per_term) == list(expected)
     for name, value in expected.items():
-        assert per_term[name] == pytest.approx(value, abs=1e-6), name
+        assert sample.per_term[name] == pytest.approx(value, abs=1e-6), name
     # 1 + 0.8333 + 0.5 + 1 + 0.86 + 0.5 + 0.5 = 5.19333…
-    assert total == pytest.approx(1 + 2.5 / 3 + 0.5 + 1 + 0.86 + 0.5 + 0.5, abs=1e-5)
-    breakdown = RewardBreakdown.compute(RewardSpec.paper(), x)
-    assert breakdown.total == total and breakdown.per_term == per_term
+    assert sample.total == pytest.approx(1 + 2.5 / 3 + 0.5 + 1 + 0.86 + 0.5 + 0.5, abs=1e-5)
+    assert sample.num_turns == 3 and sample.num_selects == 2
+    assert list(sample.inputs.mask_existence) == EXISTENCE and sample.inputs.turns == [t.text for t in traj.turns]
 
 
-def test_paper_reward_fixed_trajectory_without_parity():
-    video, keyframe = _fixed_logits()
-    x = reward_inputs(_trajectory(), _record(), video, keyframe, parity=False)
-    _, per_term = score_trajectory(RewardSpec.paper(), x)
+def test_score_sample_paper_reward_without_parity():
+    frame_row, key_row = _engine_outputs(HAND_FRAMES, HAND_KEYS)
+    sample = score_sample(reward_spec_from(_settings()), _trajectory().to_extra_fields(), _extra_info(_record()),
+                          frame_row, key_row, parity=False)
     # intended branches: §4.6 δ = 1 − 11/15 = 0.2667 > 0.2 → min((δ − 0.1)·5, 2) = 0.8333;
     # §4.7 δ = 1 > 0.1 → min((1 − 0.05)·10, 2) = 2;
     # §4.3 inclusive [2, 6] vs visible 2..6 → true IoU 5/5 → 0.5
-    delta = 4 / (4 + EPS) - (3 + 4 / (6 + EPS)) / 5
-    assert per_term["lr_keyframe_vs_mask_dense"] == pytest.approx((delta - 0.1) * 5)
-    assert per_term["lr_progressive_keyframe_dense"] == 2.0
-    assert per_term["lr_vtg_iou_dense"] == pytest.approx(0.5)
+    delta = FULL - (3 + 4 / (6 + EPS)) / 5
+    assert sample.per_term["lr_keyframe_vs_mask_dense"] == pytest.approx((delta - 0.1) * 5, abs=1e-5)
+    assert sample.per_term["lr_progressive_keyframe_dense"] == 2.0
+    assert sample.per_term["lr_vtg_iou_dense"] == pytest.approx(0.5)
 
 
-def test_reward_inputs_rejects_record_without_gt_and_mismatched_logits():
-    video, keyframe = _fixed_logits()
-    with pytest.raises(ValueError, match="handmade/v0/0 has no ground-truth"):
-        reward_inputs(_trajectory(), _record(with_gt=False), video, keyframe)
-    with pytest.raises(ValueError, match=r"turn 1: 2 \[SEG\] token\(s\) recorded but 1 video"):
-        reward_inputs(_trajectory(), _record(), [video[0], video[1][:1], video[2]], keyframe)
-    with pytest.raises(ValueError, match="3 turns but 2 video_logits"):
-        reward_inputs(_trajectory(), _record(), video[:2], keyframe)
-    bad = [[torch.stack([EMPTY] * 4)], video[1], video[2]]  # 4 frames instead of the 5 spatial frames
-    with pytest.raises(ValueError, match=r"must be \[T=5, h, w\]"):
-        reward_inputs(_trajectory(), _record(), bad, keyframe)
+def test_unscorable_rows_get_none_with_a_reason():
+    frame_row, key_row = _engine_outputs(HAND_FRAMES, HAND_KEYS)
+    spec = reward_spec_from(_settings())
+    fields, info = _trajectory().to_extra_fields(), _extra_info(_record())
+    no_gt = _extra_info(_record(with_gt=False))
+    assert score_sample(spec, {}, info, frame_row, key_row) is None
+    assert score_sample(spec, fields, no_gt, frame_row, key_row) is None
+    assert unscored_reason({}, info).startswith("not a videoseg_o3 trajectory")
+    assert unscored_reason(fields, no_gt) == "record handmade/v0/0 has no ground truth (submission-only split?)"
+    assert unscored_reason(fields, info) is None
+
+
+def test_reward_metrics_average_the_rows_the_reward_uses(caplog):
+    # a batch as the trainer sees it: sample A (J&F 0.6 from the service), a padding row, sample B (same trajectory,
+    # no [SEG] decoded for the service, so J&F 0); spec = the paper's seven terms + jf (weight 1)
+    frame_row, key_row = _engine_outputs(HAND_FRAMES, HAND_KEYS)
+    fields, info = _trajectory().to_extra_fields(), _extra_info(_record())
+    spec = reward_spec_from(_settings(jf=True))
+    scored = score_batch(spec, [fields, {}, fields], [info, info, info], [frame_row] * 3, [key_row] * 3,
+                         parity=True, jfs=[0.6, 0.0, 0.0])
+    assert scored[1] is None
+    paper = 1 + 2.5 / 3 + 0.5 + 1 + 0.86 + 0.5 + 0.5
+    assert scored[0].total == pytest.approx(paper + 0.6, abs=1e-5) and scored[2].total == pytest.approx(paper, abs=1e-5)
+    nsegs = [torch.tensor([4.0]), torch.tensor([0.0]), torch.tensor([2.0])]
+    logps = [torch.tensor([-1.0, -2.0, -3.0, -9.0]), torch.zeros(4), torch.tensor([-0.5, 1.0, -7.0, -7.0])]
+    out = reward_metrics(scored, logps, nsegs)
+    assert out["videoseg/unscored"] == 1.0 and out["videoseg/scored_fraction"] == pytest.approx(2 / 3)
+    # J&F over the two scored rows, the 0 of B included: (0.6 + 0) / 2
+    assert out["videoseg/jf"] == pytest.approx(0.3) and out["videoseg/reward/jf"] == pytest.approx(0.3)
+    assert out["videoseg/reward/total"] == pytest.approx(paper + 0.3, abs=1e-5)
+    assert out["videoseg/avg_turns"] == 3.0 and out["videoseg/select_rate"] == 1.0
+    # last turn: K = 4/(4+1e-6); mean M = (1 + 1 + 4/6 + 0 + 1) / 5 = 0.7333
+    assert out["videoseg/final_keyframe_iou"] == pytest.approx(FULL, abs=1e-6)
+    assert out["videoseg/final_mask_iou"] == pytest.approx((3 + 4 / 6) / 5, abs=1e-6)
+    # calibration: the first nseg values of each row: −1, −2, −3, −9 and −0.5, 1 → mean −14.5 / 6, |max| 9
+    assert out["videoseg/calibration/mask_logp_mean"] == pytest.approx(-14.5 / 6)
+    assert out["videoseg/calibration/mask_logp_abs_max"] == 9.0
+    assert out["videoseg/segs_per_sample"] == pytest.approx(2.0)
+    with caplog.at_level("WARNING"):
+        warn_unscored(scored, [fields, {}, fields], [info, info, info], ["a", "pad", "b"])
+    assert "1 of 3 samples could not be scored and get reward 0" in caplog.text
+    assert "row 1 (pad): not a videoseg_o3 trajectory" in caplog.text
+
+
+def test_frame_slots_checked_against_num_high_res_at_start_up():
+    assert frame_slot_problems(EnvConfig.train(num_high_res=8)) == []
+    (problem,) = frame_slot_problems(EnvConfig.train(num_high_res=9))
+    assert "videoseg_o3.env.num_high_res=9 gives up to 10 spatial frames" in problem and "<= 8" in problem
+    with pytest.raises(ValueError, match="videoseg_o3.env.num_high_res=9"):
+        load_videoseg_config({"videoseg_o3": {"env": {"num_high_res": 9}}}).validate()

@@ -10,16 +10,39 @@ this module turns them into :class:`videoseg_reward.terms.TrajectoryRewardInputs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from videoseg_reward.terms import RewardSpec, TrajectoryRewardInputs
 
-from ..config import VideoSegO3Config
 from ..data.parquet import record_from_extra_info
 from ..trajectory import EXTRA_FIELDS_KEY, Trajectory
 
+if TYPE_CHECKING:
+    from ..config import VideoSegO3Config
+    from ..env import EnvConfig
+
 FRAME_SLOTS = 9
-"""Per-turn slots of ``videoseg_frame_ious`` (spatial frames: ≤ num_high_res + 1 ≤ 9)."""
+"""Per-turn slots of ``videoseg_frame_ious``: the most spatial frames a turn can have (``num_high_res`` + 1 in
+training, where a video of ``num_high_res + 1`` frames shows them all; checked by :func:`frame_slot_problems`)."""
+
+
+def frame_slot_problems(env: EnvConfig) -> list[str]:
+    """Start-up check that every turn's spatial-frame IoUs fit the ``FRAME_SLOTS`` of the reward packing (more
+    would silently overwrite the next turn's slots).
+
+    Example:
+        >>> from videoseg_o3_verl.env import EnvConfig
+        >>> frame_slot_problems(EnvConfig.train(num_high_res=8)), len(frame_slot_problems(EnvConfig.train(
+        ...     num_high_res=9)))
+        ([], 1)
+    """
+    most = env.num_high_res + (1 if env.mode == "train" else 0)
+    if most <= FRAME_SLOTS:
+        return []
+    return [f"videoseg_o3.env.num_high_res={env.num_high_res} gives up to {most} spatial frames per turn but the "
+            f"reward packing holds {FRAME_SLOTS} per turn (rewarding.FRAME_SLOTS); use num_high_res <= "
+            f"{FRAME_SLOTS - (1 if env.mode == 'train' else 0)}"]
 
 
 @dataclass
@@ -46,8 +69,15 @@ def reward_spec_from(settings: VideoSegO3Config) -> RewardSpec:
 
 def round_ious(trajectory: Trajectory, frame_ious: torch.Tensor, key_ious: torch.Tensor
                ) -> tuple[list[list[float]], list[float]]:
-    """Unpack the engine's padded per-turn IoUs into the spec's ``per_round_maskious``/``per_round_keyframe_ious``."""
+    """Unpack the engine's padded per-turn IoUs into the spec's ``per_round_maskious``/``per_round_keyframe_ious``.
+
+    ``frame_ious`` holds ``FRAME_SLOTS`` values per turn (the first ``len(spatial_frames)`` are the turn's per-frame
+    IoUs), ``key_ious`` one value per turn; −1 marks padding and is read as 0. Turns beyond ``key_ious`` are left out.
+    """
     num_frames = len(trajectory.spatial_frames)
+    if num_frames > FRAME_SLOTS:
+        raise ValueError(f"round_ious: the trajectory has {num_frames} spatial frames but the reward packing holds "
+                         f"{FRAME_SLOTS} per turn; lower videoseg_o3.env.num_high_res")
     flat = frame_ious.flatten().tolist()
     keys = key_ious.flatten().tolist()
     mask_ious, keyframe_ious = [], []
@@ -57,15 +87,25 @@ def round_ious(trajectory: Trajectory, frame_ious: torch.Tensor, key_ious: torch
     return mask_ious, keyframe_ious
 
 
+def unscored_reason(extra_fields: dict, extra_info: dict) -> str | None:
+    """Why :func:`score_sample` cannot score a row (it then gets reward 0), or ``None`` when it can."""
+    if not isinstance(extra_fields, dict) or EXTRA_FIELDS_KEY not in extra_fields:
+        return "not a videoseg_o3 trajectory (no trajectory in extra_fields)"
+    if not isinstance(extra_info, dict):
+        return "no extra_info with the record"
+    record = record_from_extra_info(extra_info)
+    if not record.mask_existence:
+        return f"record {record.name} has no ground truth (submission-only split?)"
+    return None
+
+
 def score_sample(spec: RewardSpec, extra_fields: dict, extra_info: dict, frame_ious: torch.Tensor,
                  key_ious: torch.Tensor, parity: bool = True, jf: float | None = None) -> SampleRewards | None:
-    """Reward of one sample, or ``None`` for rows that are not VideoSEG-O3 trajectories (e.g. padding)."""
-    if not isinstance(extra_fields, dict) or EXTRA_FIELDS_KEY not in extra_fields or not isinstance(extra_info, dict):
+    """Reward of one sample, or ``None`` when it cannot be scored (see :func:`unscored_reason`)."""
+    if unscored_reason(extra_fields, extra_info) is not None:
         return None
     trajectory = Trajectory.from_extra_fields(extra_fields)
     record = record_from_extra_info(extra_info)
-    if not record.mask_existence:
-        return None
     mask_ious, keyframe_ious = round_ious(trajectory, frame_ious, key_ious)
     inputs = TrajectoryRewardInputs(turns=[turn.text for turn in trajectory.turns],
                                     mask_existence=list(record.mask_existence), per_round_maskious=mask_ious,

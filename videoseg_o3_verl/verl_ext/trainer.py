@@ -22,7 +22,8 @@ from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from ..config import TRAINER_MODE, load_videoseg_config
-from .rewarding import SampleRewards, jf_requests, reward_spec_from, score_batch
+from ..env import EnvConfig
+from .rewarding import SampleRewards, frame_slot_problems, jf_requests, reward_spec_from, score_batch, unscored_reason
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class VideoSegO3Trainer(PPOTrainerSync):
         # a trainer registered under its own name must present itself as "sync" to keep synchronous semantics.
         self.trainer_mode = "sync"
         self.videoseg = load_videoseg_config(self.config)
+        problems = frame_slot_problems(EnvConfig.train(**dict(self.videoseg.env or {})))
+        if problems:
+            raise ValueError("Invalid VideoSEG-O3 configuration:\n  - " + "\n  - ".join(problems))
         self.reward_spec = reward_spec_from(self.videoseg)
         self.sam2_service = None
         if self.videoseg.rewards.jf.enabled:
@@ -113,6 +117,7 @@ class VideoSegO3Trainer(PPOTrainerSync):
                         fields=TensorDict({"rm_scores": rm_scores}, batch_size=len(scores)))
         metrics.update(reward_metrics(scored, _rows(data["videoseg_mask_logp"]), _rows(data["videoseg_nseg"])))
         sources = _as_list(data["data_source"])
+        warn_unscored(scored, extra_fields, extra_infos, sources)
         if per_source is not None:  # validation: per-dataset rows, no dumps
             for sample, source, jf in zip(scored, sources, jfs):
                 if sample is not None:
@@ -130,8 +135,6 @@ class VideoSegO3Trainer(PPOTrainerSync):
         jfs: list[float | None] = [0.0] * len(extra_fields)
         for row, result in zip(rows, self.sam2_service.run(requests)):
             jfs[row] = float(result["J&F"])
-        if rows:
-            metrics["videoseg/jf"] = float(np.mean([jfs[r] for r in rows]))
         return jfs
 
     def _dump_samples(self, scored, extra_infos, key_masks, data_sources) -> None:
@@ -166,13 +169,26 @@ def sample_summary(sample: SampleRewards, jf: float | None) -> dict[str, float]:
     return row
 
 
+def warn_unscored(scored: list[SampleRewards | None], extra_fields: list, extra_infos: list, sources: list) -> None:
+    """Warn when rows get reward 0 because they could not be scored (with up to three examples and why)."""
+    rows = [i for i, sample in enumerate(scored) if sample is None]
+    if not rows:
+        return
+    examples = "; ".join(f"row {i} ({sources[i]}): {unscored_reason(extra_fields[i], extra_infos[i])}"
+                         for i in rows[:3])
+    logger.warning("%d of %d samples could not be scored and get reward 0, e.g. %s", len(rows), len(scored), examples)
+
+
 def reward_metrics(scored: list[SampleRewards | None], mask_logps: list[torch.Tensor], nsegs: list[torch.Tensor]
                    ) -> dict[str, float]:
-    """Per-step means of every reward term, turns, selects and the calibration magnitude."""
+    """Per-step means over the scored samples (the rows whose reward is the terms' sum) of every reward term, turns,
+    selects, the J&F term's input and the calibration magnitude; ``videoseg/unscored`` counts the rows that got
+    reward 0 because they could not be scored."""
     valid = [s for s in scored if s is not None]
+    unscored = float(len(scored) - len(valid))
     if not valid:
-        return {"videoseg/scored_fraction": 0.0}
-    out = {"videoseg/scored_fraction": len(valid) / len(scored),
+        return {"videoseg/scored_fraction": 0.0, "videoseg/unscored": unscored}
+    out = {"videoseg/scored_fraction": len(valid) / len(scored), "videoseg/unscored": unscored,
            "videoseg/reward/total": float(np.mean([s.total for s in valid])),
            "videoseg/avg_turns": float(np.mean([s.num_turns for s in valid])),
            "videoseg/select_rate": float(np.mean([s.num_selects > 0 for s in valid])),
@@ -182,6 +198,9 @@ def reward_metrics(scored: list[SampleRewards | None], mask_logps: list[torch.Te
                                                      s.inputs.per_round_maskious else 0.0 for s in valid]))}
     for name in valid[0].per_term:
         out[f"videoseg/reward/{name}"] = float(np.mean([s.per_term[name] for s in valid]))
+    jfs = [s.inputs.jf for s in valid if s.inputs.jf is not None]
+    if jfs:  # the J&F the reward used: 0 for a scored row that sent no request (no [SEG])
+        out["videoseg/jf"] = float(np.mean(jfs))
     counts = [int(n.flatten()[0]) for n in nsegs]
     values = [float(v.flatten()[j]) for v, n in zip(mask_logps, counts) for j in range(n)]
     if values:
