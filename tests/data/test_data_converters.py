@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -384,15 +385,29 @@ def test_converter_rl_json_uses_element_zero(tmp_path):
     assert second.extra == {"source_index": 1, "cot_trace": [{"key_frame": 2}]}
 
 
-def test_converter_rl_json_existence_mismatch(tmp_path):
+def test_converter_rl_json_existence_mismatch(tmp_path, caplog):
     ann = _rl_root(tmp_path)
+    # the masks of entry 0 exist on frames 0 and 2; the JSON says 1,1,1 (frame 1 disagrees)
     _edit_json(ann, lambda d: d[0][0].__setitem__("mask_existence", [1, 1, 1]))
+    with caplog.at_level(logging.WARNING):
+        first, second = convert_dataset("videoseg_rl_json", str(tmp_path), dataset_name="revos")
+    assert first.mask_existence == (1, 1, 1)  # the JSON's flags, as released
+    assert first.masks_rle[1] is None and not first.decode_mask(1).any()  # the masks stay the IoU ground truth
+    assert second.mask_existence == (1, 0, 1)  # no field: derived from the masks
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "disagrees with the masks in 1 of 2 records (1 frames)" in warning
+    assert "entry [0], video 'v1': 'mask_existence' disagrees with the masks at 1 frame(s), first frame 1" in warning
     with pytest.raises(ValueError) as info:
-        convert_dataset("videoseg_rl_json", str(tmp_path), dataset_name="revos")
+        convert_dataset("videoseg_rl_json", str(tmp_path), dataset_name="revos", strict_existence=True)
     assert "rl_revos_data.json: entry [0], video 'v1'" in str(info.value)
     assert "disagrees with the masks at 1 frame(s), first frame 1" in str(info.value)
-    recs = convert_dataset("videoseg_rl_json", str(tmp_path), dataset_name="revos", existence_mismatch="use_masks")
-    assert recs[0].mask_existence == (1, 0, 1)
+
+
+def test_converter_rl_json_agreeing_existence_is_silent(tmp_path, caplog):
+    _rl_root(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        first, _ = convert_dataset("videoseg_rl_json", str(tmp_path), dataset_name="revos", strict_existence=True)
+    assert first.mask_existence == (1, 0, 1) and not caplog.records
 
 
 def test_converter_rl_json_missing_key_and_paths(tmp_path):

@@ -150,8 +150,6 @@ def test_rle_merge_rejects_different_sizes():
         ({"frame_ids": ("a", "b")}, "'frame_ids' has 2 entries but num_frames is 3"),
         ({"mask_existence": (1, 0)}, "'mask_existence' has 2 entries but num_frames is 3"),
         ({"mask_existence": (1, 2, 1)}, "'mask_existence'[1] must be 0 or 1"),
-        ({"mask_existence": (1, 1, 1)}, "frame 1: mask_existence is 1 but masks_rle is None"),
-        ({"mask_existence": (0, 0, 1)}, "frame 0: mask_existence is 0 but masks_rle holds a mask"),
         ({"masks_rle": (encode_mask(np.ones((2, 2), dtype=bool)), None, None), "mask_existence": (1, 0, 0)},
          "RLE size [2, 2] differs"),
         ({"mask_existence": (), "masks_rle": (None, None, None)}, "'mask_existence' has 0 entries"),
@@ -192,9 +190,16 @@ def test_record_without_ground_truth():
         rec.decode_mask(0)
 
 
+def test_record_existence_may_disagree_with_the_masks():
+    # the authors' RL JSON carries its own existence flags; the masks stay the IoU ground truth
+    rec = _record(mask_existence=(0, 1, 1))  # frame 0 has a mask but is flagged absent, frame 1 flagged without one
+    assert rec.mask_existence == (0, 1, 1) and rec.masks_rle[1] is None
+    assert rec.decode_mask(0).any() and not rec.decode_mask(1).any()
+
+
 def test_record_check_masks_finds_empty_and_malformed_rles():
-    empty = encode_mask(_mask())  # valid RLE, but no foreground although existence says 1
-    with pytest.raises(ValueError, match="frame 0: mask_existence is 1 but the RLE has no foreground"):
+    empty = encode_mask(_mask())  # valid RLE, but no foreground (an empty frame must be None)
+    with pytest.raises(ValueError, match="frame 0: the RLE has no foreground pixel"):
         _record(masks_rle=(empty, None, encode_mask(_mask((1, 1))))).check_masks()
     broken = {"size": [H, W], "counts": "41"}
     with pytest.raises(ValueError, match="frame 0: malformed RLE"):

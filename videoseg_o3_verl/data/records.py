@@ -59,7 +59,9 @@ class RVOSRecord:
     """Ids of the target object(s) as the dataset names them (obj_id, or anno_id where no obj_id exists)."""
 
     mask_existence: tuple[int, ...]
-    """Per frame 1 if the target is visible (non-empty mask) else 0; empty when there is no ground truth."""
+    """Per frame 1 if the target is visible else 0 (the temporal ground truth of the VTG rewards); empty when there
+    is no ground truth. Converters derive it from the masks, except the authors' RL JSON, which carries its own
+    flags and may disagree with the masks on a few frames (kept as released; the masks stay the IoU ground truth)."""
 
     masks_rle: tuple[RLE | None, ...]
     """Per frame the COCO RLE `{"size": [H, W], "counts": str}` of the target (objects OR-merged), or None when
@@ -153,12 +155,8 @@ class RVOSRecord:
         masks: list[RLE | None] = []
         for t, rle in enumerate(self.masks_rle):
             if rle is None:
-                if existence[t]:
-                    self._fail(f"frame {t}: mask_existence is 1 but masks_rle is None")
                 masks.append(None)
                 continue
-            if not existence[t]:
-                self._fail(f"frame {t}: mask_existence is 0 but masks_rle holds a mask (use None for absent)")
             if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
                 self._fail(f"frame {t}: masks_rle entry must be a dict with 'size' and 'counts', got {rle!r:.80}")
             if not isinstance(rle["size"], Sequence) or len(rle["size"]) != 2:
@@ -189,7 +187,7 @@ class RVOSRecord:
             except ValueError as err:
                 self._fail(f"frame {t}: malformed RLE: {err}")
             if area == 0:
-                self._fail(f"frame {t}: mask_existence is 1 but the RLE has no foreground pixel")
+                self._fail(f"frame {t}: the RLE has no foreground pixel (use None for an empty frame)")
 
     # ---------------------------------------------------------------- access
     @property

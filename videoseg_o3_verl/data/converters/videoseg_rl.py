@@ -14,15 +14,19 @@ Default paths (spec §1.1), relative to `root` = the authors' `data/` folder, fo
   frames `video_datas/mevis/<split>/JPEGImages`;
 - revos: `VideoSEG-O3-RL/rl_revos_data.json`, `video_datas/revos/mask_dict.json`, frames `video_datas/revos`.
 
-Other names need all three paths. When the JSON's `mask_existence` disagrees with the masks (a frame marked 1
-without foreground, or 0 with foreground), conversion fails (`existence_mismatch="error"`) or, with
-`existence_mismatch="use_masks"`, the masks decide.
+Other names need all three paths. The JSON's `mask_existence` is the record's existence, as the released RL
+dataset reads it (the VTG rewards' temporal ground truth); without the field it is derived from the masks. Where it
+disagrees with the masks (a frame marked 1 without foreground, or 0 with foreground) the masks stay the IoU ground
+truth; the converter counts the disagreeing records and warns with examples, or fails with `strict_existence=True`
+(`--opt strict_existence=true`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from videoseg_o3_verl.data.converters import register_converter
@@ -54,9 +58,34 @@ _DEFAULT_PATHS = {
     "revos": ("VideoSEG-O3-RL/rl_revos_data.json", "video_datas/revos/mask_dict.json", "video_datas/revos"),
 }
 _KEPT_EXTRA_KEYS = ("sample_frame_indice", "cot_trace")
+_EXAMPLES = 3
+"""Disagreements quoted in the warning."""
+
+logger = logging.getLogger(__name__)
 
 
-def _check_existence(given: Any, derived: tuple[int, ...], policy: str, ctx: str) -> None:
+@dataclass
+class ExistenceReport:
+    """Records whose JSON `mask_existence` disagrees with their masks."""
+
+    records: int = 0
+    """How many records disagree on at least one frame."""
+    frames: int = 0
+    """How many frames disagree in total."""
+    examples: list[str] = field(default_factory=list)
+    """The first few disagreements, each naming the entry and its first disagreeing frame."""
+
+    def warn(self, annotation_file: str, total: int) -> None:
+        if self.records:
+            logger.warning("%s: 'mask_existence' disagrees with the masks in %d of %d records (%d frames); the JSON's "
+                           "flags are kept as released (--opt strict_existence=true fails instead), e.g. %s",
+                           os.path.basename(annotation_file), self.records, total, self.frames,
+                           "; ".join(self.examples))
+
+
+def _existence(given: Any, derived: tuple[int, ...], strict: bool, report: ExistenceReport, ctx: str
+               ) -> tuple[int, ...]:
+    """The JSON's existence flags after checking their shape; disagreements with the masks are reported."""
     if not isinstance(given, list) or len(given) != len(derived):
         n = len(given) if isinstance(given, list) else type(given).__name__
         raise ValueError(f"{ctx}: 'mask_existence' must be a list with one 0/1 per frame ({len(derived)}), got {n}")
@@ -64,13 +93,17 @@ def _check_existence(given: Any, derived: tuple[int, ...], policy: str, ctx: str
         if isinstance(v, bool) or v not in (0, 1):
             raise ValueError(f"{ctx}: 'mask_existence'[{t}] must be 0 or 1, got {v!r}")
     mismatch = [t for t, (a, b) in enumerate(zip(given, derived, strict=True)) if int(a) != b]
-    if mismatch and policy == "error":
+    if mismatch:
         t = mismatch[0]
-        raise ValueError(
-            f"{ctx}: 'mask_existence' disagrees with the masks at {len(mismatch)} frame(s), first frame {t} "
-            f"(json {given[t]}, mask {'non-empty' if derived[t] else 'empty'}); pass existence_mismatch='use_masks' "
-            f"to let the masks decide"
-        )
+        detail = (f"{ctx}: 'mask_existence' disagrees with the masks at {len(mismatch)} frame(s), first frame {t} "
+                  f"(json {given[t]}, mask {'non-empty' if derived[t] else 'empty'})")
+        if strict:
+            raise ValueError(f"{detail}; strict_existence=True stops on any disagreement")
+        report.records += 1
+        report.frames += len(mismatch)
+        if len(report.examples) < _EXAMPLES:
+            report.examples.append(detail)
+    return tuple(int(v) for v in given)
 
 
 def _iter_rl(
@@ -79,8 +112,9 @@ def _iter_rl(
     frames_root: str,
     dataset_name: str,
     check_frames: bool,
-    existence_mismatch: str,
+    strict_existence: bool,
     progress: ProgressLike | None,
+    report: ExistenceReport,
 ) -> Iterator[RVOSRecord]:
     data = load_json(annotation_file, "RL annotation JSON")
     if not isinstance(data, list):
@@ -109,7 +143,7 @@ def _iter_rl(
         merged = merge_objects([masks.get(a, len(frames), ctx) for a in anno_ids], ctx)
         existence = existence_of(merged)
         if "mask_existence" in info:
-            _check_existence(info["mask_existence"], existence, existence_mismatch, ctx)
+            existence = _existence(info["mask_existence"], existence, strict_existence, report, ctx)
         hw = hw_of(merged)
         if hw is None:
             hw = hw_of([m for a in anno_ids for m in masks.get(a, len(frames), ctx)])
@@ -146,7 +180,7 @@ def convert_videoseg_rl_json(
     mask_file: str | None = None,
     frames_dir: str | None = None,
     check_frames: bool = True,
-    existence_mismatch: str = "error",
+    strict_existence: bool = False,
 ) -> list[RVOSRecord]:
     """The authors' RL JSON → records (layout and defaults in the module docstring).
 
@@ -160,10 +194,11 @@ def convert_videoseg_rl_json(
         mask_file: `mask_dict.json` path (absolute, or relative to `root`).
         frames_dir: folder holding `<video_name>/<frame>.jpg` (absolute, or relative to `root`).
         check_frames: verify that every frame JPEG exists (once per video).
-        existence_mismatch: "error" or "use_masks" when `mask_existence` disagrees with the masks.
+        strict_existence: fail when the JSON's `mask_existence` disagrees with the masks (default: keep the JSON's
+            flags as released, count the disagreements and warn with examples).
     """
-    if existence_mismatch not in ("error", "use_masks"):
-        raise ValueError(f"existence_mismatch must be 'error' or 'use_masks', got {existence_mismatch!r}")
+    if not isinstance(strict_existence, bool):
+        raise ValueError(f"strict_existence must be true or false, got {strict_existence!r}")
     defaults = _DEFAULT_PATHS.get(dataset_name)
     given = {"annotation_file": annotation_file, "mask_file": mask_file, "frames_dir": frames_dir}
     if defaults is None and any(v is None for v in given.values()):
@@ -175,5 +210,8 @@ def convert_videoseg_rl_json(
         os.path.join(root, value if value is not None else defaults[k].format(split=split))  # type: ignore[index]
         for k, value in enumerate(given.values())
     ]
-    return take(_iter_rl(paths[0], paths[1], paths[2], dataset_name, check_frames, existence_mismatch, progress),
-                limit)
+    report = ExistenceReport()
+    records = take(_iter_rl(paths[0], paths[1], paths[2], dataset_name, check_frames, strict_existence, progress,
+                            report), limit)
+    report.warn(paths[0], len(records))
+    return records
