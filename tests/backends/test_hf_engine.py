@@ -64,6 +64,35 @@ def test_generate_top_k_one_equals_greedy(engine):
     assert greedy == top1
 
 
+def _ranks(engine, ids, images, tokens) -> list[int]:
+    """Rank of each generated token among the unsuppressed vocabulary under the teacher-forced logits."""
+    inputs = engine._multimodal_inputs(ids, images, None, None)
+    if "mm_token_type_ids" in inputs:
+        mm = inputs["mm_token_type_ids"]
+        inputs["mm_token_type_ids"] = torch.cat([mm, mm.new_zeros((1, len(tokens)))], dim=1)
+    full = torch.tensor([ids + tokens])
+    with torch.no_grad():
+        logits = engine.model(input_ids=full, attention_mask=torch.ones_like(full), **inputs).logits[0].float()
+    logits = logits[len(ids) - 1: len(ids) - 1 + len(tokens)]
+    logits[:, engine.vision_token_ids] = -float("inf")
+    picked = logits.gather(-1, torch.tensor(tokens)[:, None])
+    return (logits > picked).sum(-1).tolist()
+
+
+def test_generate_honours_top_k(engine):
+    # the paper recipes' top_k = 50 arrives through verl's sampling params; at temperature 5 a random tiny model is
+    # close to uniform over its vocabulary, so without top-k nearly every token lies outside the top 50
+    ids, images = _image_prompt(engine)
+    request = SamplingRequest.from_verl({"temperature": 5.0, "top_p": 1.0, "top_k": 50, "seed": 7}, prompt_len=len(ids),
+                                        prompt_length=4096, response_length=16, max_model_len=None)
+    assert request.top_k == 50
+    tokens, _ = engine.generate(ids, request, image_data=images)
+    assert len(tokens) >= 4 and max(_ranks(engine, ids, images, tokens)) < 50
+    unlimited, _ = engine.generate(ids, SamplingRequest(max_tokens=16, temperature=5.0, top_k=-1, seed=7),
+                                   image_data=images)
+    assert max(_ranks(engine, ids, images, unlimited)) >= 50
+
+
 def test_generate_is_seeded(engine):
     ids, images = _image_prompt(engine)
     a, _ = engine.generate(ids, SamplingRequest(max_tokens=10, temperature=1.0, seed=11), image_data=images)
