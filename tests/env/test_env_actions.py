@@ -146,6 +146,8 @@ def test_parse_action_parity_is_off_by_default_and_checked():
     text = sel('{"start": 3, "end": 9}')
     action = parse_action(text, L)
     assert action.kind == X and "missing key(s) ['keyframe']" in action.reason
+    # the released inference parser (eval) calls int(d.get("keyframe")) -> int(None) fails: invalid with parity too
+    assert parse_action(text, L, mode="eval", parity=True).kind == X
     with pytest.raises(TypeError, match="parity must be a bool"):
         parse_action(text, L, parity="yes")
 

@@ -12,9 +12,10 @@ keys "start", "end" and "keyframe". Each value is converted with Python's `int()
 JSON ints pass, floats truncate toward zero (3.9 → 3, -0.5 → 0), numeric strings convert ("7" → 7), booleans
 give 0/1; null, lists, objects, non-integer strings ("7.0", "abc"), NaN and Infinity make the action invalid.
 A missing key also makes it invalid (the format reward requires all three keys, spec §4.1) unless
-`parity=True`: the released RL rollout reads each key with `dict.get(key, 0)`, so a missing key becomes 0 and the
-select goes on (everything else, including a null value or a non-object JSON, still fails there too). Values are
-then clamped to the video:
+`parity=True` in train mode: the released RL rollout reads each key with `dict.get(key, 0)`, so a missing key
+becomes 0 and the select goes on (everything else, including a null value or a non-object JSON, still fails there
+too); the released inference parser fails on a missing key, so eval mode is the same either way. Values are then
+clamped to the video:
 `start = max(0, s)`, `end = min(L-1, e)`, `keyframe = clip(k, 0, L-1)`; `end < start` after clamping is invalid.
 The keyframe need not lie inside [start, end].
 
@@ -100,11 +101,11 @@ def _load_vtg(raw: str) -> dict:
     return data
 
 
-def _parse_interval(raw: str, num_frames: int, parity: bool) -> tuple[int, int, int]:
+def _parse_interval(raw: str, num_frames: int, mode: str, parity: bool) -> tuple[int, int, int]:
     """Parse + convert + clamp a select's VTG text; raise _VTGError describing the problem."""
     data = _load_vtg(raw)
     missing = [k for k in VTG_KEYS if k not in data]
-    if missing and not parity:
+    if missing and not (parity and mode == "train"):
         raise _VTGError(f"VTG JSON missing key(s) {missing}: {raw!r}")
     data = {**dict.fromkeys(missing, 0), **data}
     s, e, k = (_to_int(key, data[key]) for key in VTG_KEYS)
@@ -148,8 +149,9 @@ def parse_action(text: str, num_frames: int, mode: str = "train", parity: bool =
         text: decoded assistant turn (special tokens kept).
         num_frames: L, number of frames of the video (>= 1).
         mode: "train" (RL rollout parser) or "eval" (inference parser).
-        parity: a `<select>` VTG key that is missing counts as 0, as in the released RL rollout
-            (`videoseg_o3.env.parser_parity`); False makes such a select invalid. Answers are unaffected.
+        parity: in train mode a `<select>` VTG key that is missing counts as 0, as in the released RL rollout
+            (`videoseg_o3.env.parser_parity`); False makes such a select invalid, as the released inference parser
+            does in either case. Answers are unaffected.
 
     Returns:
         `Action`: select with clamped start/end/keyframe; answer (fields from its `<VTG>` when parsable, else
@@ -193,7 +195,7 @@ def parse_action(text: str, num_frames: int, mode: str = "train", parity: bool =
 
     if raw is not None:
         try:
-            start, end, keyframe = _parse_interval(raw, num_frames, parity)
+            start, end, keyframe = _parse_interval(raw, num_frames, mode, parity)
         except _VTGError as err:
             return Action(kind="invalid", reason=f"bad <select>: {err}", raw_vtg=raw)
         if end < start:

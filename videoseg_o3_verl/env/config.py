@@ -68,8 +68,8 @@ class EnvConfig:
 
     parser_parity: bool = False
     """Parse `<select>` as the released RL rollout does (`parse_action(..., parity=True)`): a VTG key that is
-    missing defaults to 0 and the episode goes on. False: a missing key makes the turn invalid and ends the episode
-    (the format reward asks for all three keys)."""
+    missing defaults to 0 and the episode goes on (train protocol; the released inference parser, like False, makes
+    such a turn invalid and ends the episode; the format reward asks for all three keys)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
