@@ -403,6 +403,20 @@ def test_converter_rl_json_existence_mismatch(tmp_path, caplog):
     assert "disagrees with the masks at 1 frame(s), first frame 1" in str(info.value)
 
 
+def test_converter_rl_json_strict_existence_from_the_command_line(tmp_path):
+    from videoseg_o3_verl.data.convert_cli import main
+
+    ann = _rl_root(tmp_path)
+    _edit_json(ann, lambda d: d[0][0].__setitem__("mask_existence", [1, 1, 1]))
+    args = ["--dataset", "videoseg_rl_json", "--root", str(tmp_path), "--out", str(tmp_path / "rl.parquet"),
+            "--opt", "dataset_name=revos"]
+    assert main(args) == 0 and read_parquet_records(tmp_path / "rl.parquet")[0].mask_existence == (1, 1, 1)
+    with pytest.raises(ValueError, match="strict_existence=True stops on any disagreement"):
+        main([*args, "--opt", "strict_existence=true"])
+    with pytest.raises(ValueError, match="strict_existence must be true or false, got 'yes'"):
+        main([*args, "--opt", "strict_existence=yes"])
+
+
 def test_converter_rl_json_agreeing_existence_is_silent(tmp_path, caplog):
     _rl_root(tmp_path)
     with caplog.at_level(logging.WARNING):
