@@ -141,9 +141,11 @@ def decode_rle(rle: Any, expected_size: Sequence[int] | None = None, name: str =
         expected_size: when given, ``size`` must equal it.
         name: prefix for error messages (e.g. ``"gt_masks[0][3]"``).
     """
+    if expected_size is not None and isinstance(rle, dict) and "size" in rle:  # before parsing or allocating
+        h, w = _size_of(rle, name)
+        if (h, w) != (int(expected_size[0]), int(expected_size[1])):
+            raise ValueError(f"{name}: RLE size {[h, w]} does not match the expected size {list(expected_size)}")
     (h, w), runs = rle_counts(rle, name)
-    if expected_size is not None and (h, w) != (int(expected_size[0]), int(expected_size[1])):
-        raise ValueError(f"{name}: RLE size {[h, w]} does not match the expected size {list(expected_size)}")
     if isinstance(rle["counts"], (list, tuple)):
         compressed = mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)
     else:
