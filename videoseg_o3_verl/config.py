@@ -204,6 +204,12 @@ def _trainer_problems(cfg: DictConfig) -> list[str]:
         problems.append(f"actor_rollout_ref.rollout.n must be >= 2 for GRPO (got {n})")
     if arr.rollout.agent.get("default_agent_loop") not in ("videoseg_o3", "videoseg_o3_eval"):
         problems.append("actor_rollout_ref.rollout.agent.default_agent_loop should be 'videoseg_o3'")
+    try:
+        from .backends.cpu.scripted import check_scripted_rollout
+
+        check_scripted_rollout(arr.rollout)
+    except ValueError as err:
+        problems.append(str(err))
     return problems
 
 

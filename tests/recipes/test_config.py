@@ -85,10 +85,13 @@ def test_config_valid_tiny_cpu_passes(files):
         ("videoseg_o3.aux_loss.ratio=-0.1", "videoseg_o3.aux_loss.ratio"),
         # empty calibration grid
         ("videoseg_o3.calibration.grid=0", "videoseg_o3.calibration.grid"),
+        # scripted replies with a backend that would silently ignore them
+        ("actor_rollout_ref.rollout.name=vllm +actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses=s.json",
+         "actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses"),
     ],
 )
 def test_config_invalid_value_names_key(files, override, key):
-    cfg = _compose(files, override.format(train=files["train"]))
+    cfg = _compose(files, *override.format(train=files["train"]).split(" "))
     with pytest.raises(ValueError, match="Invalid VideoSEG-O3 configuration") as err:
         _validate(cfg)
     assert key in str(err.value)
