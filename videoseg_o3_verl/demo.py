@@ -19,12 +19,16 @@ import threading
 import time
 from pathlib import Path
 
+from .backends.cpu.scripted import SCRIPTED_FIELD, ScriptedResponses
 from .report import StepMetrics, format_metrics_table
 
 TABLE_KEYS = ("videoseg/reward/total", "videoseg/avg_turns", "videoseg/final_keyframe_iou",
               "videoseg/calibration/mask_logp_mean", "actor/videoseg/aux_loss", "actor/pg_loss", "actor/kl_loss",
               "timing_s/step")
 """Columns of the per-step console table."""
+
+SCRIPT_FILE = "scripted_rollout.json"
+"""The demo's scripted replies, in the output folder."""
 
 THINK = "<think>Step 1: when. Step 2: where. Step 3: what. Action: look.</think>"
 
@@ -57,7 +61,7 @@ def prepare(output_dir: Path, num_videos: int = 6, num_frames: int = 24, seed: i
     val = [r for r in records if r.video_id in val_videos][:4]
     train_path = write_parquet(train, output_dir / "train.parquet", shuffle_seed=seed)
     val_path = write_parquet(val, output_dir / "val.parquet")
-    script = output_dir / "scripted_rollout.json"
+    script = output_dir / SCRIPT_FILE
     script.write_text(json.dumps(scripted_rules(num_frames), indent=1))
     return {"model": str(tiny_qwen_vl("qwen2_5_vl")), "sam2": str(tiny_sam2()), "train": str(train_path),
             "val": str(val_path), "script": str(script)}
@@ -99,18 +103,27 @@ class MetricsWatcher(threading.Thread):
         self.join(timeout=5)
 
 
+def is_scripted(entry: dict, trajectory, script: ScriptedResponses | None) -> bool:
+    """A dumped trajectory is scripted when the trainer flagged it or a turn's text is one of the script's replies."""
+    if entry.get(SCRIPTED_FIELD):
+        return True
+    return script is not None and any(script.produced(turn.text) for turn in trajectory.turns)
+
+
 def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6) -> Path:
     """HTML report from the trajectories the trainer dumped (``samples.jsonl``)."""
     import numpy as np
     from PIL import Image
 
     from .data.records import RVOSRecord
-    from .report import ReportSample, ReportTurn, frames_shown, write_report
+    from .report import ReportSample, ReportTurn, frames_shown, turn_mask_previews, write_report
     from .trajectory import EXTRA_FIELDS_KEY, Trajectory
     from .video import VideoSource
 
     dumped = output_dir / "dump" / "samples.jsonl"
     entries = [json.loads(line) for line in dumped.read_text().splitlines()] if dumped.exists() else []
+    script_path = output_dir / SCRIPT_FILE
+    script = ScriptedResponses.load(script_path) if script_path.exists() else None
     # prefer multi-turn trajectories, then the latest steps
     entries.sort(key=lambda e: (len(e["trajectory"]["turns"]) > 1, e["step"]), reverse=True)
     samples = []
@@ -119,18 +132,16 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
         trajectory = Trajectory.from_extra_fields({EXTRA_FIELDS_KEY: entry["trajectory"]})
         video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
         turns = []
-        for t, turn in enumerate(trajectory.turns):
+        for t, (turn, preview) in enumerate(zip(trajectory.turns, turn_mask_previews(entry, trajectory))):
             indices = frames_shown(trajectory, t)
             key = video.get_frame(turn.seg_keyframe)
-            gt = record.decode_mask(turn.seg_keyframe)
-            pred = None
-            if t == len(trajectory.turns) - 1:
-                preview = np.asarray(entry["final_key_mask"], dtype=np.uint8).reshape(64, 64) * 255
-                pred = np.asarray(Image.fromarray(preview).resize(key.size, Image.NEAREST)) > 0
+            pred = None if preview is None else np.asarray(
+                Image.fromarray(preview.astype(np.uint8) * 255).resize(key.size, Image.NEAREST)) > 0
             turns.append(ReportTurn(frames=video.get_frames(indices), frame_indices=indices, keyframe_image=key,
-                                    pred_mask=pred, gt_mask=gt))
+                                    pred_mask=pred, gt_mask=record.decode_mask(turn.seg_keyframe)))
         samples.append(ReportSample(record=record, trajectory=trajectory, turns=turns, reward_terms=entry["terms"],
-                                    reward_total=entry["total"], step=entry["step"]))
+                                    reward_total=entry["total"], step=entry["step"],
+                                    scripted=is_scripted(entry, trajectory, script)))
     keep = ("videoseg/", "val-videoseg/", "actor/videoseg/")
     extra = {"actor/pg_loss", "actor/kl_loss", "actor/grad_norm", "critic/score/mean", "timing_s/step"}
     table = [StepMetrics(step=row.step,
