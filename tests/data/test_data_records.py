@@ -135,7 +135,7 @@ def test_rle_normalize_rejects_malformed(rle, error, fragment):
 
 
 def test_rle_decode_list_is_union_of_masks():
-    # spec §1.3: a list decodes to [H, W, N]; summed over N and binarized = union
+    # a list of several objects' masks decodes to their union (docs/method.md, "Data")
     a, b = _mask((0, 0), (1, 1)), _mask((1, 1), (3, 4))
     np.testing.assert_array_equal(decode_rle([encode_mask(a), encode_mask(b)]), a | b)
 
