@@ -44,7 +44,9 @@ def test_every_device_call_verl_makes_is_vetted():
 @pytest.mark.parametrize("cuda, smi, expected", [(False, None, True), (True, None, False),
                                                  (False, "/usr/bin/nvidia-smi", False)])
 def test_one_probe_decides_registration_and_platform_choice(monkeypatch, cuda, smi, expected):
+    from videoseg_o3_verl.backends.cpu import probe
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(platform.shutil, "which", lambda name: smi)
-    assert platform.no_accelerator() is expected
+    monkeypatch.setattr(probe.shutil, "which", lambda name: smi)
+    assert probe.no_accelerator() is expected
     assert platform.PlatformCPU().is_platform_available() is expected

@@ -29,9 +29,10 @@ def register_platform() -> bool:
     from verl.plugin.platform import platform_manager
 
     from . import platform as _platform  # registers "cpu"
+    from .probe import no_accelerator
 
     requested = os.environ.get("VERL_PLATFORM", "").strip().lower()
-    is_cpu = requested == "cpu" or (not requested and _platform.no_accelerator())
+    is_cpu = requested == "cpu" or (not requested and no_accelerator())
     current = platform_manager._current_platform
     if is_cpu and current is not None and current.device_name != "cpu":
         # Something probed before the plugin was loaded and fell back to "nvidia": correct it.

@@ -10,7 +10,6 @@ it on a machine without an accelerator (or explicitly with ``VERL_PLATFORM=cpu``
 from __future__ import annotations
 
 import contextlib
-import shutil
 import types
 from collections.abc import Callable
 from typing import Any
@@ -19,11 +18,7 @@ import torch
 from verl.plugin.platform.platform_base import PlatformBase
 from verl.plugin.platform.platform_manager import PlatformRegistry
 
-
-def no_accelerator() -> bool:
-    """The one availability probe: True without CUDA and without ``nvidia-smi`` (so a CPU-only Ray actor on a GPU
-    node, which sees no CUDA device, still says False and keeps the node's real platform)."""
-    return not torch.cuda.is_available() and shutil.which("nvidia-smi") is None
+from .probe import no_accelerator
 
 
 def _noop(*args, **kwargs) -> None:
