@@ -61,7 +61,7 @@ class SamplingRequest:
     ignore_eos: bool = False
     seed: int | None = None
     """Seed of this request's own ``torch.Generator`` (``None``: an unseeded generator). The server derives it from
-    (run seed, request id, turn) with :func:`request_seed` unless the caller sends one."""
+    (run seed, request identity, turn) with :func:`request_seed` unless the caller sends one."""
 
     def batch_key(self) -> tuple:
         """Requests with equal keys can share one ``generate`` call (max tokens, log-probs and seed may differ)."""

@@ -14,11 +14,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import random
 from typing import Any
 
+import numpy as np
 import ray
 import torch
 from verl.workers.rollout.base import BaseRollout
@@ -149,6 +151,8 @@ class HFRolloutServer:
         self._paused = asyncio.Event()
         self._paused.set()
         self._rejecting = False
+        self._ordinals: dict[str, int] = {}
+        self._ordinals_step: int | None = None
         self._im_start = self.engine.tokenizer.convert_tokens_to_ids("<|im_start|>")
         self._assistant = self.engine.tokenizer.encode("assistant", add_special_tokens=False)
 
@@ -164,7 +168,8 @@ class HFRolloutServer:
         sampling = SamplingRequest.from_verl(sampling_params, len(prompt_ids), self.config.prompt_length,
                                              self.config.response_length, self.config.max_model_len)
         if sampling.seed is None:  # reproducible: the same (run seed, request, turn) samples the same tokens
-            sampling.seed = request_seed(self.run_seed, request_id, self.assistant_turns(prompt_ids))
+            sampling.seed = request_seed(self.run_seed, self.request_key(prompt_ids),
+                                         self.assistant_turns(prompt_ids))
         scripted = self._scripted_reply(prompt_ids, sampling.seed)
         request = GenerationRequest(prompt_ids, sampling, image_data, video_data, mm_processor_kwargs)
         if scripted is not None:
@@ -179,6 +184,20 @@ class HFRolloutServer:
             stop_reason = "aborted"  # cut short by abort_all_requests: verl resumes it after the weight sync
         return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason=stop_reason,
                            extra_fields={"global_steps": self.global_steps, SCRIPTED_FIELD: scripted is not None})
+
+    def request_key(self, prompt_ids: list[int]) -> str:
+        """The identity of a request for its seed: training step, prompt digest and how many identical prompts came
+        before it in this step (the samples of a GRPO group share a prompt but get ordinals 0, 1, ...).
+
+        verl's agent loops name requests with random ``uuid4`` ids, so the id itself cannot make two runs agree;
+        the content and its ordinal do, whatever the arrival order of different prompts or the batch they join.
+        """
+        if self._ordinals_step != self.global_steps:  # bounded memory: ordinals restart every step
+            self._ordinals, self._ordinals_step = {}, self.global_steps
+        digest = hashlib.sha256(np.asarray(prompt_ids, dtype=np.int64).tobytes()).hexdigest()
+        ordinal = self._ordinals.get(digest, 0)
+        self._ordinals[digest] = ordinal + 1
+        return f"{self.global_steps}:{digest}:{ordinal}"
 
     def assistant_turns(self, prompt_ids: list[int]) -> int:
         """Assistant turns already in a chat prompt (the trailing generation prompt not counted): the ``turn`` of
