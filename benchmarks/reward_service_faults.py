@@ -7,7 +7,7 @@ weights were pushed once (version 1). While they wait, the actor process is SIGK
 ``--crash-interval-s`` apart (each kill hits the restarted actor). Every answer is checked against a local scorer
 with the same weights. Prints, per request id: answered (correct result), errored (an exception, e.g. retries
 exhausted), lost (no answer at all), duplicated (answered more than once), wrong (a result that is not this
-request's). Bounded: ``--deadline-s`` for the whole run; Ray is shut down at the end.
+request's, or computed with other weights). Bounded: ``--deadline-s`` for the whole run; Ray is shut down at the end.
 
 Usage::
 
@@ -80,13 +80,16 @@ def main() -> None:
                             for f in futures]
             elapsed = time.monotonic() - start
             answers = Counter()
-            answered = errored = wrong = 0
+            answered = errored = wrong = max_differ = 0
             for chunk, outs in zip(chunks, outcomes, strict=True):
                 for req, out in zip(chunk, outs, strict=False):
                     answers[req.request_id] += 1
                     if isinstance(out, SegmentResult):
                         expected = local.segment(video, req.prompts, "image", 3, frames).masks
-                        if out.model_version == 1 and np.array_equal(out.masks, expected):
+                        differ = int((out.masks != expected).sum())
+                        max_differ = max(max_differ, differ)
+                        # merged batches round differently: a pixel at logit ~0 may flip; a wrong answer differs widely
+                        if out.model_version == 1 and differ <= 2:
                             answered += 1
                         else:
                             wrong += 1
@@ -97,7 +100,7 @@ def main() -> None:
             print(f"reward service faults: {args.callers} callers x {args.requests_per_caller} requests, "
                   f"{injected} SIGKILL(s) of the actor {args.crash_interval_s:g} s apart, {elapsed:.1f} s")
             print(f"requests {total}  answered {answered}  errored {errored}  lost {lost}  duplicated {duplicated}  "
-                  f"wrong {wrong}  |  recoveries {service.counters['recoveries']}  weight re-pushes "
+                  f"wrong {wrong} (largest pixel difference to a lone decode: {max_differ})  |  recoveries {service.counters['recoveries']}  weight re-pushes "
                   f"{service.counters['weight_repushes']}  resubmitted {service.counters['resubmitted']}")
             service.shutdown()
     finally:

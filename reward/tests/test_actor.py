@@ -273,7 +273,9 @@ def _check_answers(sam2_checkpoint, video, requests, by_id, weights, frames=(0, 
         res = by_id[req.request_id]
         assert isinstance(res, SegmentResult), res                 # no request lost or failed
         assert res.model_version == 1                              # computed with the re-pushed weights
-        np.testing.assert_array_equal(res.masks, local.segment(video, req.prompts, "image", 3, frames).masks)
+        # its own masks: merged image-mode batches decode several objects at once, so a pixel whose logit is
+        # within float rounding of 0 may flip; a lost or swapped answer differs in hundreds of pixels
+        assert int((res.masks != local.segment(video, req.prompts, "image", 3, frames).masks).sum()) <= 2
 
 
 def _scaled_weights(sam2_checkpoint):
@@ -344,6 +346,12 @@ def test_connect_returns_one_handle_that_keeps_the_weights(ray_session, sam2_che
         res = other.segment(video, _embedding_requests(other, video, 1, "image", (3,), "c")[0].prompts, "image", 3,
                             [3])
         assert res.model_version == 1 and other.counters["weight_repushes"] == 1   # ... and got them back
+        # an actor behind the caller's last push refuses to compute (no answer with stale weights)
+        from videoseg_reward.actor import StaleWeightsError
+
+        with pytest.raises(StaleWeightsError, match="expects 2"):
+            ray_session.get(other.handle().submit.remote(_embedding_requests(other, video, 1, "image", (3,), "s")[0],
+                                                         2), timeout=60)
     finally:
         service.shutdown()
 

@@ -56,6 +56,10 @@ class Sam2ServiceError(RuntimeError):
         self.request_id, self.attempts, self.cause = request_id, attempts, cause
 
 
+class StaleWeightsError(RuntimeError):
+    """The actor's decoder weights are older than the caller's last push (it restarted): recover, then resubmit."""
+
+
 class _Sam2ServiceActorImpl:
     """Actor body: a scorer + micro-batcher. Construct through :class:`Sam2Service` (or ``Sam2ServiceActor``)."""
 
@@ -69,10 +73,17 @@ class _Sam2ServiceActorImpl:
         self.batcher = MicroBatcher(lambda reqs: process_batch(self.scorer, reqs), window_s=batch_window_ms / 1e3,
                                     max_batch=max_batch, completed=CompletedCache(completed_capacity))
 
-    async def submit(self, request: SegmentRequest) -> Any:
-        """Run one request (``segment`` or ``score`` by ``request.is_score``), batched with concurrent ones."""
+    async def submit(self, request: SegmentRequest, min_version: int = 0) -> Any:
+        """Run one request (``segment`` or ``score`` by ``request.is_score``), batched with concurrent ones.
+
+        Raises :class:`StaleWeightsError` when the decoder weights are older than ``min_version`` (a restarted
+        actor that has not been given its weights back yet), so no answer is computed with the wrong weights.
+        """
         if not isinstance(request, SegmentRequest):
             raise TypeError(f"expected a SegmentRequest, got {type(request).__name__}")
+        if self.scorer.version < min_version:
+            raise StaleWeightsError(f"decoder weights are at version {self.scorer.version}, the caller expects "
+                                    f"{min_version} (actor restarted?)")
         return await self.batcher.submit(request)
 
     async def update_decoder_weights(self, state_dict: Mapping[str, Any], version: int) -> int:
@@ -288,21 +299,29 @@ class Sam2Service:
         outcomes: dict[int, tuple[bool, Any]] = {}
         attempts = dict.fromkeys(range(len(requests)), 0)
         pending = list(range(len(requests)))
+        stale_rounds = 0
         while pending:
             generation = self._generation
             try:
                 handle = self.handle()
                 with self._recover_lock:  # one re-push even when many threads find a restarted actor
-                    self._restore_weights(handle)
+                    min_version = self._restore_weights(handle)
             except (RayActorError, GetTimeoutError) as err:  # the actor died before we could submit
                 self._recover(generation, err)
                 continue
-            refs = {i: handle.submit.remote(requests[i]) for i in pending}
+            refs = {i: handle.submit.remote(requests[i], min_version) for i in pending}
             deadline = time.monotonic() + self.call_timeout_s
             retry, crash = [], None
             for i, ref in refs.items():
                 try:
                     outcomes[i] = (True, ray.get(ref, timeout=max(deadline - time.monotonic(), 0.0)))
+                    continue
+                except StaleWeightsError as err:  # restarted under us: part of the crash, not a new attempt
+                    crash, stale_rounds = crash or err, stale_rounds + 1
+                    if stale_rounds > 10 * (self.max_retries + 1):
+                        outcomes[i] = (False, Sam2ServiceError(requests[i].request_id, attempts[i] + 1, err))
+                    else:
+                        retry.append(i)
                     continue
                 except (RayActorError, GetTimeoutError) as err:
                     failure = err
@@ -400,8 +419,9 @@ class Sam2Service:
             if Sam2Service._registry.get((self.namespace, self.name)) is self:
                 del Sam2Service._registry[(self.namespace, self.name)]
 
-    def _restore_weights(self, handle: Any) -> None:
+    def _restore_weights(self, handle: Any) -> int:
         """After a restart the actor is back at version 0: push the last weights (ours or the keeper's) again.
+        Returns the version the actor must have (0 when no weights were ever pushed).
 
         Safe to call from several threads: the push is skipped when the actor already has that version, and a
         concurrent push of a newer version is not an error.
@@ -411,13 +431,13 @@ class Sam2Service:
             try:
                 keeper = ray.get_actor(f"{self.name}.weights", namespace=self.namespace)
             except ValueError:
-                return  # nothing was ever pushed
+                return 0  # nothing was ever pushed
             weights = ray.get(keeper.get.remote(), timeout=self.call_timeout_s)
             if weights is None:
-                return
+                return 0
         sd, version = weights
         if ray.get(handle.version.remote(), timeout=self.call_timeout_s) >= version:
-            return
+            return version
         logger.warning("SAM2 service actor %s lost its decoder weights (restart?); re-pushing version %d",
                        self.name, version)
         try:
@@ -426,3 +446,4 @@ class Sam2Service:
         except ValueError:
             if ray.get(handle.version.remote(), timeout=self.call_timeout_s) < version:
                 raise  # not a race with another push: a real error
+        return version
