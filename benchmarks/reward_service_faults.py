@@ -100,7 +100,8 @@ def main() -> None:
             print(f"reward service faults: {args.callers} callers x {args.requests_per_caller} requests, "
                   f"{injected} SIGKILL(s) of the actor {args.crash_interval_s:g} s apart, {elapsed:.1f} s")
             print(f"requests {total}  answered {answered}  errored {errored}  lost {lost}  duplicated {duplicated}  "
-                  f"wrong {wrong} (largest pixel difference to a lone decode: {max_differ})  |  recoveries {service.counters['recoveries']}  weight re-pushes "
+                  f"wrong {wrong} (largest pixel difference to a lone decode: {max_differ})")
+            print(f"recoveries {service.counters['recoveries']}  weight re-pushes "
                   f"{service.counters['weight_repushes']}  resubmitted {service.counters['resubmitted']}")
             service.shutdown()
     finally:

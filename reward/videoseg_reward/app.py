@@ -46,7 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from videoseg_reward import __version__
 from videoseg_reward.batching import CompletedCache, MicroBatcher, QueueFullError, RequestCancelled, process_batch
 from videoseg_reward.client import TOKEN_FILE_ENV
-from videoseg_reward.frames import MAX_VIDEO_FRAMES, PathNotAllowedError, VideoDecodeError, resolve_under_roots
+from videoseg_reward.frames import MAX_VIDEO_FRAMES, PathNotAllowedError, resolve_under_roots
 from videoseg_reward.schemas import SegmentRequest, VideoRef, request_from_json
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ import httpx
 
 from videoseg_reward.schemas import Prompts, SegmentRequest, SegmentResult, VideoRef, as_prompts, request_to_json
 
-
 TOKEN_FILE_ENV = "VIDEOSEG_REWARD_TOKEN_FILE"
 """Environment variable naming the bearer-token file (read by the client and by the server's CLI)."""
 
