@@ -232,10 +232,10 @@ def test_actor_requests_exhausting_retries_raise(ray_session, sam2_checkpoint, v
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _crash_service(name, sam2_checkpoint, **kw):
+def _crash_service(name, sam2_checkpoint, max_batch=4, **kw):
     from videoseg_reward.actor import Sam2Service
 
-    return Sam2Service.get_or_create(name, sam2_checkpoint, device="cpu", batch_window_ms=20, max_batch=4,
+    return Sam2Service.get_or_create(name, sam2_checkpoint, device="cpu", batch_window_ms=20, max_batch=max_batch,
                                      max_restarts=4, max_retries=2, retry_backoff_s=0.2, call_timeout_s=120, **kw)
 
 
@@ -257,10 +257,23 @@ def _run_callers(service, video, n_threads=8, per_thread=4, frames=(0, 3, 5), ta
 
 
 def _kill_actor(service):
+    """SIGKILL the actor's process (waiting until it is up, if Ray is still restarting it)."""
     import os
     import signal
 
-    os.kill(service.stats()["pid"], signal.SIGKILL)
+    from ray.exceptions import GetTimeoutError, RayActorError
+
+    pid = []
+
+    def got_pid():
+        try:
+            pid.append(service.stats()["pid"])
+        except (RayActorError, GetTimeoutError):
+            return False
+        return True
+
+    _wait_for(got_pid, timeout=120)
+    os.kill(pid[0], signal.SIGKILL)
 
 
 def _check_answers(sam2_checkpoint, video, requests, by_id, weights, frames=(0, 3, 5)):
@@ -310,7 +323,8 @@ def test_actor_sigkill_mid_batch_with_8_caller_threads(ray_session, sam2_checkpo
 @pytest.mark.slow
 def test_actor_two_crashes_4s_apart_lose_nothing(ray_session, sam2_checkpoint, video):
     # defect: each crash burned every queued request's retries, and resubmission hit the dead actor: 0 of 32 answered
-    service = _crash_service("sam2-test-two-crashes", sam2_checkpoint, feature_cache_frames=0)
+    # small batches without a feature cache: the work outlasts both crashes (~15 s on 2 cores)
+    service = _crash_service("sam2-test-two-crashes", sam2_checkpoint, max_batch=2, feature_cache_frames=0)
     try:
         weights = _scaled_weights(sam2_checkpoint)
         service.update_decoder_weights(weights, 1)
