@@ -243,7 +243,8 @@ class _SamFrames:
             return frame.convert("RGB")
         arr = np.asarray(frame)
         if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
-            raise ValueError(f"frames[{index}]: expected [H, W, 3] uint8, got shape {list(arr.shape)} dtype {arr.dtype}")
+            raise ValueError(f"frames[{index}]: expected [H, W, 3] uint8, got shape {list(arr.shape)} "
+                             f"dtype {arr.dtype}")
         return Image.fromarray(arr)
 
     def __getitem__(self, index: int) -> torch.Tensor:
