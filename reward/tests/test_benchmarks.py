@@ -72,6 +72,27 @@ def test_revos_expression_metrics_with_empty_foreground_frame():
         expression_metrics("revos", pred, gt)
 
 
+def test_revos_overlapping_objects_score_as_the_script_counts_them():
+    # two objects of one expression overlap on 2 px: the scripts add their masks in uint8 (count 2 there)
+    counts = np.zeros((1, 2, 4), np.uint8)
+    counts[0, 0, :2] = 1
+    counts[0, 0, 2:] = 2                                  # the overlap
+    pred = np.zeros((1, 2, 4), bool)
+    pred[0, 0, :] = True                                  # predicts the union exactly
+    pred[0, 1, 0] = True                                  # plus 1 false positive
+    fg = np.ones((1, 2, 4), bool)                         # 8 foreground px
+    m = expression_metrics("revos", pred, counts, foreground=fg)
+    # A: count == pred fails on the 2 overlap px and the false positive -> 5/8
+    # R: false positives weighted (1 - count) mod 256: 1 (the real one) + 255 * 2 (overlap) = 511 -> max(1 - 511/8, 0)
+    assert m["A"] == 5 / 8 and m["R"] == 0.0
+    clean = expression_metrics("revos", pred, counts, foreground=fg, parity=False)
+    # union: A 7/8; R 1 - 1 / (8 + 1e-6)
+    assert clean["A"] == 7 / 8 and clean["R"] == pytest.approx(1 - 1 / 8.000001, abs=1e-15)
+    assert expression_metrics("revos", pred, counts > 0, foreground=fg) == clean  # a union is scored plainly
+    # J and F only see the union either way
+    assert (m["J"], m["F"]) == (clean["J"], clean["F"])
+
+
 def test_ref_sav_long_short_subsets():
     rows = [_row("a", "0", 0.2, 0.4, A=0.9, type_id=0), _row("a", "1", 0.6, 0.8, A=0.7, type_id=1),
             _row("b", "0", 0.4, 0.2, A=0.5, type_id=1)]

@@ -77,17 +77,21 @@ def canonical_benchmark(dataset: str) -> str:
 
 def expression_metrics(dataset: str, pred: Any, gt: Any, *, foreground: Any = None,
                        sample_indices: Sequence[int] | None = None,
-                       keyframe_indices: Sequence[int] | None = None) -> dict[str, float]:
+                       keyframe_indices: Sequence[int] | None = None, parity: bool = True) -> dict[str, float]:
     """One expression's row metrics (fractions) from its masks, as the benchmark's script computes them.
 
     Args:
         dataset: a benchmark name (:func:`canonical_benchmark`).
         pred: ``[L, H, W]`` predicted masks on every frame (GroundMoRe: every frame; it samples 20 itself).
-        gt: ``[L, H, W]`` ground truth on the same frames (the union of the expression's objects; GroundMoRe:
-            :func:`groundmore_gt`, Long-RVOS: :func:`long_rvos_gt`).
+        gt: ``[L, H, W]`` ground truth on the same frames: the union of the expression's objects, or (ReVOS,
+            Ref-SAV) the per-pixel count of its objects, which is what those scripts build by adding the object
+            masks in ``uint8``; GroundMoRe: :func:`groundmore_gt`, Long-RVOS: :func:`long_rvos_gt`.
         foreground: ReVOS only, ``[L, H, W]`` union of all annotated objects of the video (for ``R``).
         sample_indices: Long-RVOS only, the frames the model was shown (``J_sample``).
         keyframe_indices: Long-RVOS only, the keyframe(s) of the answer (``J_keyframe`` and the empty-GT count).
+        parity: with a count map where objects overlap, score ``A`` and ``R`` as the ReVOS/Ref-SAV scripts do: a
+            pixel covered by two objects never matches the prediction (``A``), and a predicted pixel there counts
+            ``(1 - count) mod 256`` times as a false positive (``R``, uint8 arithmetic). Else the union is used.
 
     Returns:
         ``{"J", "F"}`` plus ``A``, ``R`` (ReVOS), ``A`` (Ref-SAV), ``J_sample``, ``J_keyframe``, ``keyframe_empty``,
@@ -95,6 +99,8 @@ def expression_metrics(dataset: str, pred: Any, gt: Any, *, foreground: Any = No
     """
     name = canonical_benchmark(dataset)
     p, g = binarize_masks(pred, "pred"), binarize_masks(gt, "gt")
+    counts = np.asarray(gt)
+    overlapping = parity and counts.dtype.kind in "iu" and name in ("revos", "refsav") and bool((counts > 1).any())
     if name == "groundmore":
         idx = groundmore_frame_indices(p.shape[0])
         j, f = jf_per_frame(p[idx], g[idx])
@@ -102,14 +108,29 @@ def expression_metrics(dataset: str, pred: Any, gt: Any, *, foreground: Any = No
     j, f = jf_per_frame(p, g)
     out = {"J": float(j.mean()), "F": float(f.mean())}
     if name in ("revos", "refsav"):
-        out["A"] = float(pixel_accuracy(p, g).mean())
+        accuracy = _script_accuracy(p, counts) if overlapping else pixel_accuracy(p, g)
+        out["A"] = float(accuracy.mean())
     if name == "revos":
         if foreground is None:
             raise ValueError("ReVOS R needs the video's foreground masks (foreground=...)")
-        out["R"] = float(robustness(p, g, foreground).mean())
+        robust = _script_robustness(p, counts, foreground) if overlapping else robustness(p, g, foreground)
+        out["R"] = float(robust.mean())
     if name == "longrvos":
         out.update(_long_rvos_frame_metrics(p, g, sample_indices, keyframe_indices))
     return out
+
+
+def _script_accuracy(p: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-frame ``mean(count == pred)`` (ReVOS/Ref-SAV scripts on an object-count map)."""
+    return (counts.reshape(p.shape) == p).mean(axis=(1, 2))
+
+
+def _script_robustness(p: np.ndarray, counts: np.ndarray, foreground: Any) -> np.ndarray:
+    """Per-frame ``max(1 - sum(pred * ((1 - count) mod 256)) / (|foreground| + 1e-6), 0)`` (ReVOS script, uint8)."""
+    weight = (1 - counts.reshape(p.shape).astype(np.int64)) % 256
+    neg = (weight * p).sum(axis=(1, 2)).astype(np.float64)
+    pos = binarize_masks(foreground, "foreground").reshape(p.shape).sum(axis=(1, 2)).astype(np.float64)
+    return np.maximum(1.0 - neg / (pos + 1e-6), 0.0)
 
 
 def _long_rvos_frame_metrics(p: np.ndarray, g: np.ndarray, sample_indices: Sequence[int] | None,
