@@ -95,7 +95,8 @@ def load_models(model_dir: str, sam2_checkpoint: str, *, seg_head_dir: str | Non
         raise ValueError(f"seg head expects hidden size {head.hidden_size}, the policy in {model_dir} has "
                          f"{policy.hidden_size}")
     use_head_decoder(sam2, head)
-    return EvalModels(policy=policy, seg_head=head.eval(), sam2=sam2, env=env or EnvConfig.eval())
+    return EvalModels(policy=policy, seg_head=head.eval().requires_grad_(False), sam2=sam2,
+                      env=env or EnvConfig.eval())
 
 
 def use_head_decoder(sam2: torch.nn.Module, head: SegHead) -> None:
