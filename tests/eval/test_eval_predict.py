@@ -19,8 +19,9 @@ from videoseg_o3_verl.video import VideoSource
 
 SELECT = ('<think>Step 1 Step 2 Step 3 Action</think><select><VTG>{"start": 2, "end": 5, "keyframe": 3}</VTG>, '
           "<RefSeg>[SEG]</RefSeg></select>")
-ANSWER_SEG = '<think>done</think><answer><VTG>{"start": 1, "end": 6, "keyframe": 6}</VTG>, <RefSeg>[SEG]</RefSeg></answer>'
-ANSWER_NO_SEG = '<think>done</think><answer><VTG>{"start": 1, "end": 6, "keyframe": 6}</VTG>, <RefSeg></RefSeg></answer>'
+ANSWER = '<think>done</think><answer><VTG>{"start": 1, "end": 6, "keyframe": 6}</VTG>, <RefSeg>{}</RefSeg></answer>'
+ANSWER_SEG = ANSWER.replace("{}", "[SEG]")
+ANSWER_NO_SEG = ANSWER.replace("{}", "")
 
 
 @pytest.fixture(scope="module")
