@@ -115,3 +115,15 @@ def test_recipe_and_flags_make_the_config(tiny_paths, synthetic_parquet, tmp_pat
         config_from_cli(argparse.Namespace(**{**vars(args), "overrides": ["+eval.bogus=1"]}))
     with pytest.raises(FileNotFoundError, match="sam2"):
         EvalConfig(model=model, sam2=str(tmp_path / "x.pt"), data=synthetic_parquet, output_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize(("name", "workers", "dtype"),
+                         [("eval_tiny_cpu", 0, "float32"), ("eval_qwen3vl", -1, "bfloat16")])
+def test_eval_recipes_compose_to_valid_configs(name, workers, dtype, tiny_paths, synthetic_parquet, tmp_path):
+    model, sam2 = tiny_paths
+    args = argparse.Namespace(config_name=name, config_path=None, overrides=[], model=model, sam2=sam2,
+                              data=synthetic_parquet, output_dir=str(tmp_path), seg_head=None, dataset=None,
+                              limit=None, backend=None, resume=None, submit=None, num_workers=None, device=None,
+                              dtype=None, clean_inputs=None)
+    config = config_from_cli(args)
+    assert (config.num_workers, config.dtype, config.released_inputs, config.backend) == (workers, dtype, True, "hf")
