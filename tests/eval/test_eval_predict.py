@@ -12,6 +12,7 @@ from videoseg_reward.masks import decode_rle_list
 from videoseg_reward.propagation import propagate_language
 
 from videoseg_o3_verl.data.parquet import read_parquet_records
+from videoseg_o3_verl.data.rle import encode_mask
 from videoseg_o3_verl.eval.episode import run_episode
 from videoseg_o3_verl.eval.predict import evaluate_record, find_seg_head, use_head_decoder
 from videoseg_o3_verl.model.seg_head_io import save_seg_head
@@ -140,3 +141,23 @@ def test_seg_head_layouts_and_decoder_weights(eval_models, tiny_paths, tmp_path)
         with torch.no_grad():
             head.mask_decoder.iou_prediction_head.layers[0].weight.sub_(1.0)
         use_head_decoder(eval_models.sam2, head)
+
+
+def test_bad_ground_truth_is_an_error_row(scripted, records, tmp_path):
+    models = scripted([ANSWER_NO_SEG])
+    missing_fg = dataclasses.replace(records[0], extra={"foreground": {"file": str(tmp_path / "fg.json"), "key": "v"}})
+    result = evaluate_record(models, missing_fg, dataset="revos")["result"]
+    assert "fg.json" in result["error"] and records[0].name in result["error"] and "ground truth" in result["error"]
+    visible = [t for t, e in enumerate(records[0].mask_existence) if e][0]
+    rles = list(records[0].masks_rle)
+    rles[visible] = encode_mask(np.zeros((64, 96), bool))  # marked visible, but no foreground pixel
+    broken = dataclasses.replace(records[0], masks_rle=tuple(rles))
+    result = evaluate_record(models, broken)["result"]
+    assert records[0].name in result["error"] and f"frame {visible}" in result["error"]
+
+
+def test_turn_content_keeps_endoftext_like_the_released_loop():
+    from videoseg_o3_verl.eval.policy import turn_content
+
+    assert turn_content("<answer>x</answer><|im_end|>") == "<answer>x</answer>"
+    assert turn_content("a<|endoftext|>") == "a<|endoftext|>"

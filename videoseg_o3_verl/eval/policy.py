@@ -18,8 +18,9 @@ from PIL import Image
 from videoseg_o3_verl.backends.cpu.hf_engine import VISION_PLACEHOLDER_TOKENS
 from videoseg_o3_verl.env.prompts import SEG_TOKEN
 
-END_TOKENS = ("<|im_end|>", "<|endoftext|>")
-"""Special tokens stripped from a decoded turn before it re-enters the conversation."""
+END_TOKENS = ("<|im_end|>",)
+"""Special tokens removed from a decoded turn before it re-enters the conversation (as in the released loop, which
+keeps a generated `<|endoftext|>`)."""
 
 TOKEN_ALIGNED_KEYS = ("mm_token_type_ids", "token_type_ids")
 """Processor outputs with one entry per prompt token (zero-padded over the generated tokens)."""
@@ -52,7 +53,7 @@ class Policy(Protocol):
 
 
 def turn_content(text: str) -> str:
-    """The assistant message content of a decoded turn: `<|im_end|>` / `<|endoftext|>` removed."""
+    """The assistant message content of a decoded turn: `<|im_end|>` removed."""
     for token in END_TOKENS:
         text = text.replace(token, "")
     return text
