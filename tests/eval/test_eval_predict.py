@@ -161,3 +161,18 @@ def test_turn_content_keeps_endoftext_like_the_released_loop():
 
     assert turn_content("<answer>x</answer><|im_end|>") == "<answer>x</answer>"
     assert turn_content("a<|endoftext|>") == "a<|endoftext|>"
+
+
+def test_model_dir_without_weights_is_a_clear_error(tiny_paths, tmp_path):
+    import shutil
+
+    from videoseg_o3_verl.eval.policy import check_weights
+
+    check_weights(tiny_paths[0])
+    hf = tmp_path / "global_step_1" / "actor" / "huggingface"
+    shutil.copytree(tiny_paths[0], hf, ignore=shutil.ignore_patterns("*.safetensors"))
+    (hf / "seg_head.safetensors").write_bytes(b"")  # a seg head is not the model's weights
+    with pytest.raises(FileNotFoundError, match="hf_model"):
+        check_weights(str(hf))
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        check_weights(str(tmp_path))

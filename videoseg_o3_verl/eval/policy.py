@@ -10,6 +10,7 @@ of the Hugging Face model over the final context (the last turn's prompt + its g
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -17,6 +18,7 @@ from PIL import Image
 
 from videoseg_o3_verl.backends.cpu.hf_engine import VISION_PLACEHOLDER_TOKENS
 from videoseg_o3_verl.env.prompts import SEG_TOKEN
+from videoseg_o3_verl.model.seg_head_io import SEG_HEAD_WEIGHTS
 
 END_TOKENS = ("<|im_end|>",)
 """Special tokens removed from a decoded turn before it re-enters the conversation (as in the released loop, which
@@ -72,6 +74,19 @@ def last_seg_position(ids: list[int], seg_token_id: int) -> int | None:
     return None
 
 
+def check_weights(model_dir: str) -> None:
+    """Raise a clear error when `model_dir` has no model weights (e.g. a verl checkpoint saved without hf_model)."""
+    path = Path(model_dir)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a Hugging Face model directory (no config.json)")
+    weights = [p for p in (*path.glob("*.safetensors"), *path.glob("*.bin")) if p.name != SEG_HEAD_WEIGHTS]
+    if not weights:
+        raise FileNotFoundError(
+            f"{model_dir} has a config but no weights (*.safetensors / *.bin); a training checkpoint's "
+            "actor/huggingface holds weights only with actor_rollout_ref.actor.checkpoint.save_contents including "
+            "hf_model (or merge the FSDP shards with `python -m verl.model_merger merge`)")
+
+
 class HFPolicy:
     """A Qwen-VL checkpoint with its processor, greedy decoding, last-layer hidden states of the final context."""
 
@@ -79,6 +94,7 @@ class HFPolicy:
                  attn_implementation: str = "sdpa") -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        check_weights(model_dir)
         self.device = torch.device(device)
         self.processor = AutoProcessor.from_pretrained(model_dir)
         self.tokenizer = self.processor.tokenizer
