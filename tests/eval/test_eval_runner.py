@@ -49,6 +49,8 @@ def test_run_eval_files_resume_and_error_rows(scripted, tiny_paths, synthetic_pa
     assert "missing_video" in metrics["errors"][0] and bad.name in metrics["errors"][0]
     with pytest.raises(FileExistsError, match="--resume"):
         run_eval(_config(tiny_paths, data, out), mapper=_mapper(models, seen))
+    with pytest.raises(ValueError, match="released_inputs: True -> False"):  # rows of two protocols never mix
+        run_eval(_config(tiny_paths, data, out, resume=True, released_inputs=False), mapper=_mapper(models, seen))
     seen.clear()
     metrics = run_eval(_config(tiny_paths, data, out, resume=True, submit=True), mapper=_mapper(models, seen))
     assert seen == [(records[2].video_id, records[2].expression_id)]  # finished expressions are skipped

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 JOURNAL = "predictions.jsonl"
 """One JSON line per finished expression (the resume journal)."""
 
+RESUME_KEYS = ("model", "seg_head", "sam2", "data", "dataset", "dtype", "released_inputs")
+"""Settings a resumed run must share with the run that wrote the journal (else rows would mix two evaluations)."""
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -159,6 +162,16 @@ def _ray_map(config: EvalConfig, records: list[RVOSRecord]) -> Iterator[dict[str
     yield from pool.map_unordered(lambda a, r: a.evaluate.remote(r.to_json()), records)
 
 
+def _check_resume(path: Path, config: EvalConfig, resuming: bool) -> None:
+    if not resuming or not path.is_file():
+        return
+    before = json.loads(path.read_text())
+    changed = [k for k in RESUME_KEYS if before.get(k) != getattr(config, k)]
+    if changed:
+        raise ValueError(f"[eval] --resume with different settings than the run in {path.parent}: "
+                         + ", ".join(f"{k}: {before.get(k)!r} -> {getattr(config, k)!r}" for k in changed))
+
+
 def _progress(total: int) -> Any:
     from tqdm import tqdm
 
@@ -178,6 +191,7 @@ def run_eval(config: EvalConfig, *, mapper: Callable[[EvalConfig, list[RVOSRecor
     if done and not config.resume:
         raise FileExistsError(f"[eval] {journal} holds {len(done)} finished expression(s) of an earlier run: pass "
                               "--resume to continue it, or choose another --output-dir")
+    _check_resume(out / "eval_config.json", config, bool(done))
     wanted = {record_key(r) for r in records}
     finished = {(e["video"], e["expression_id"]) for e in done} & wanted
     pending = [r for r in records if record_key(r) not in finished]
