@@ -38,6 +38,7 @@ def test_episode_turns_observations_and_stop_rules(scripted, records):
     assert [t.kind for t in episode.turns] == ["select", "answer"]
     assert episode.turns[0].shown_low_res == [2, 3, 4, 5] and episode.turns[0].shown_keyframe == 3
     assert episode.spatial_indices == list(range(8))  # L = 8 = count: all frames (eval rule)
+    assert episode.shown_frames == list(range(8)) * 2 + [2, 3, 4, 5, 3]  # low + high res, then the select's frames
     # second generate saw: system, first user turn, the first reply (without <|im_end|>), the observation
     second = models.policy.calls[1]
     assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]

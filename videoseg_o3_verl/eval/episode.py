@@ -59,6 +59,14 @@ class Episode:
     def turn_texts(self) -> list[str]:
         return [t.text for t in self.turns]
 
+    @property
+    def shown_frames(self) -> list[int]:
+        """Every frame index the policy was shown, in order (repeats kept)."""
+        shown = self.initial_low_res + self.spatial_indices
+        for turn in self.turns:
+            shown += turn.shown_low_res + ([turn.shown_keyframe] if turn.shown_keyframe is not None else [])
+        return shown
+
 
 def run_episode(policy: Policy, video: FrameLoader, expression: str, env: EnvConfig) -> Episode:
     """Run the inference protocol on one (video, expression).

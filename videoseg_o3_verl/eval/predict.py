@@ -144,6 +144,7 @@ def evaluate_record(models: EvalModels, record: RVOSRecord, dataset: str | None 
         "turns": []}`.
     """
     start = time.perf_counter()
+    video = None
     try:
         video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
         if len(video) != record.num_frames:
@@ -151,6 +152,8 @@ def evaluate_record(models: EvalModels, record: RVOSRecord, dataset: str | None 
         if record.has_ground_truth:
             record.check_masks()
     except Exception as err:  # noqa: BLE001 - bad input becomes an error row
+        if video is not None:
+            video.close()
         return {"result": _error_row(record, "input", err), "score": None, "turns": []}
     try:
         episode = run_episode(models.policy, video, record.expression, models.env)
@@ -163,13 +166,10 @@ def evaluate_record(models: EvalModels, record: RVOSRecord, dataset: str | None 
         video.close()
     score = None
     if record.has_ground_truth:
-        shown = episode.initial_low_res + episode.spatial_indices + [
-            i for t in episode.turns for i in t.shown_low_res + ([t.shown_keyframe] if t.shown_keyframe is not None
-                                                                 else [])]
         try:
-            score = expression_row(dataset or record.dataset, record, masks, shown_frames=shown, keyframe=keyframe,
-                                   num_rounds=len(episode.turns))
-        except (ValueError, OSError) as err:  # e.g. a missing foreground file: keep the prediction, name it
+            score = expression_row(dataset or record.dataset, record, masks, shown_frames=episode.shown_frames,
+                                   keyframe=keyframe, num_rounds=len(episode.turns))
+        except (ValueError, OSError) as err:  # e.g. a missing or malformed foreground file
             return {"result": _error_row(record, "ground truth", err), "score": None, "turns": []}
     result = {
         "prediction_masks": encode_masks(masks),
