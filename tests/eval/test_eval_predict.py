@@ -18,6 +18,8 @@ from videoseg_o3_verl.eval.predict import evaluate_record, find_seg_head, use_he
 from videoseg_o3_verl.model.seg_head_io import save_seg_head
 from videoseg_o3_verl.video import VideoSource
 
+from .scripted import ScriptedPolicy
+
 SELECT = ('<think>Step 1 Step 2 Step 3 Action</think><select><VTG>{"start": 2, "end": 5, "keyframe": 3}</VTG>, '
           "<RefSeg>[SEG]</RefSeg></select>")
 ANSWER = '<think>done</think><answer><VTG>{"start": 1, "end": 6, "keyframe": 6}</VTG>, <RefSeg>{}</RefSeg></answer>'
@@ -177,3 +179,15 @@ def test_model_dir_without_weights_is_a_clear_error(tiny_paths, tmp_path):
         check_weights(str(hf))
     with pytest.raises(FileNotFoundError, match="config.json"):
         check_weights(str(tmp_path))
+
+
+def test_qwen3_vl_policy_end_to_end(tiny_paths, records):
+    from videoseg_o3_verl.eval.predict import load_models
+    from videoseg_o3_verl.model.tiny import tiny_qwen_vl
+
+    models = load_models(str(tiny_qwen_vl("qwen3_vl")), tiny_paths[1], device="cpu")
+    models.policy = ScriptedPolicy(models.policy, [SELECT, ANSWER_SEG])
+    entry = evaluate_record(models, records[0])
+    result = entry["result"]
+    assert (result["num_rounds"], result["has_seg"], result["keyframe_index"]) == (2, True, 3)
+    assert decode_rle_list(result["prediction_masks"]).shape == (8, 64, 96)
