@@ -196,8 +196,14 @@ class ConvertCheckpoint(Forward):
     target = "videoseg_o3_verl.model.convert_cli"
 
 
-SUBCOMMANDS = [Demo(), Smoke(), Train(), Eval(), DataConvert(), Synthetic(), ConvertCheckpoint(), BuildTiny(),
-               ServeReward()]
+class ExportCheckpoint(Forward):
+    name = "export-checkpoint"
+    help = "Export HF Qwen-VL + seg head + SAM2 to the released VideoSEG-O3 checkpoint layout (--help for options)."
+    target = "videoseg_o3_verl.model.export_released"
+
+
+SUBCOMMANDS = [Demo(), Smoke(), Train(), Eval(), DataConvert(), Synthetic(), ConvertCheckpoint(), ExportCheckpoint(),
+               BuildTiny(), ServeReward()]
 
 
 def build_parser() -> argparse.ArgumentParser:
