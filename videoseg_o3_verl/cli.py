@@ -145,6 +145,12 @@ class Synthetic(Forward):
     target = "videoseg_o3_verl.data.synthetic_cli"
 
 
+class Sft(Forward):
+    name = "sft"
+    help = "Cold-start SFT on verl's SFT trainer: videoseg-o3 sft --config-name NAME [hydra overrides]."
+    target = "videoseg_o3_verl.sft.trainer"
+
+
 class VtsCot(Forward):
     name = "vts-cot"
     help = "Build VTS-CoT cold-start trajectories (SFT parquet) from an RL parquet or the released JSON (--help)."
@@ -157,8 +163,8 @@ class ConvertCheckpoint(Forward):
     target = "videoseg_o3_verl.model.convert_cli"
 
 
-SUBCOMMANDS = [Demo(), Smoke(), Train(), DataConvert(), Synthetic(), VtsCot(), ConvertCheckpoint(), BuildTiny(),
-               ServeReward()]
+SUBCOMMANDS = [Demo(), Smoke(), Train(), DataConvert(), Synthetic(), VtsCot(), Sft(), ConvertCheckpoint(),
+               BuildTiny(), ServeReward()]
 
 
 def build_parser() -> argparse.ArgumentParser:
