@@ -52,13 +52,16 @@ def dice_loss(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def sft_mask_loss(logits: torch.Tensor, gt: torch.Tensor, *, bce_weight: float = 2.0, dice_weight: float = 0.5,
                   mode: str = "points", num_points: int = 12544, oversample_ratio: float = 3.0,
                   importance_sample_ratio: float = 0.75,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                  generator: torch.Generator | None = None,
+                  points: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The cold-start mask loss of N masks, averaged over masks.
 
     Args:
         logits: [N, h, w] float mask logits (with grad).
         gt: [N, H, W] bool or 0/1 ground truth.
         mode: "points" (released) or "full" (logits upsampled bilinearly to H × W, every pixel).
+        points: [N, P, 2] fixed points for "points" mode (default: :func:`uncertain_points`). As in the released
+            loss, ``grid_sample`` pads with zeros, so points within half a pixel of the border blend with 0.
 
     Returns:
         (loss, parts) with ``loss = bce_weight·bce + dice_weight·dice`` and parts ``{"bce", "dice"}`` (detached).
@@ -78,7 +81,8 @@ def sft_mask_loss(logits: torch.Tensor, gt: torch.Tensor, *, bce_weight: float =
     z = logits.float()
     g = gt.to(device=z.device, dtype=torch.float32)
     if mode == "points":
-        coords = uncertain_points(z, num_points, oversample_ratio, importance_sample_ratio, generator)
+        coords = points if points is not None else uncertain_points(z, num_points, oversample_ratio,
+                                                                    importance_sample_ratio, generator)
         z, g = point_sample(z, coords), point_sample(g, coords)
     elif mode == "full":
         if z.shape[-2:] != g.shape[-2:]:

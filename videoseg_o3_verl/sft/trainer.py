@@ -59,6 +59,14 @@ class VideoSegSFTTrainer(SFTTrainer):
         train_batch = self.training_client.train_batch
         self.training_client.train_batch = lambda data: _mean_metrics(train_batch(data))
 
+    def _init_engine(self):
+        super()._init_engine()
+        # verl's loop stops after total_epochs even when total_training_steps asks for more (and then never
+        # saves): run as many epochs as the steps need
+        needed = -(-self.total_training_steps // max(1, self.steps_per_epoch))
+        if needed > self.config.trainer.total_epochs:
+            self.config.trainer.total_epochs = needed
+
 
 def _single_process_env() -> None:
     """torch.distributed variables of a one-process run when not launched by torchrun."""
