@@ -358,8 +358,9 @@ def build_trajectory(record: RVOSRecord, video, env: EnvConfig, rng: np.random.G
     for turn, plan in enumerate(plans):
         think = think_text(record, plan, seen, rng)
         if rewriter is not None:
-            context = {"expression": record.expression, "turn": turn, "action": asdict(plan), "shown": sorted(set(seen)),
-                       "visible": [t for t in sorted(set(seen)) if record.mask_existence[t]]}
+            shown_so_far = sorted(set(seen))
+            context = {"expression": record.expression, "turn": turn, "action": asdict(plan), "shown": shown_so_far,
+                       "visible": [t for t in shown_so_far if record.mask_existence[t]]}
             think = rewriter(think, context)
         messages.append({"role": "assistant", "content": turn_text(think, plan)})
         if plan.kind == "select":

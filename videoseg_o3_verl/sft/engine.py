@@ -158,7 +158,8 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
             seg_hidden = hidden[[s.index for s in samples for _ in s.positions], [p for s in samples for p in
                                                                                  s.positions]]
         encoder = self.frame_encoder.to(device=seg_hidden.device)
-        inputs = build_head_inputs(samples, seg_hidden, encoder, self.frame_store, with_video=self.sft.supervise_spatial)
+        inputs = build_head_inputs(samples, seg_hidden, encoder, self.frame_store,
+                                   with_video=self.sft.supervise_spatial)
         out = self._head()(inputs.hidden, inputs.features)
         key_logits, video_logits = split_head_outputs(out.mask_logits, inputs)
         losses, ious, bces, dices, start = [], [], [], [], 0
