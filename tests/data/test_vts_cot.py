@@ -205,3 +205,18 @@ def test_released_json_trace_mismatch_is_a_clear_error(built, tmp_path):
     with pytest.raises(ValueError, match=r"cot_trace\[0\].*the gpt turn selects"):
         vts_cot_main(["--released", str(tmp_path / "vts.json"), "--mask-file", str(tmp_path / "mask_dict.json"),
                       "--frames-dir", frames_dir, "--out", str(tmp_path / "x.parquet")])
+
+
+def test_records_without_a_visible_target_are_skipped_and_counted(built, tmp_path):
+    import dataclasses
+
+    from videoseg_o3_verl.data.parquet import write_parquet
+
+    _, _, records = built
+    hidden = dataclasses.replace(records[0], mask_existence=[0] * records[0].num_frames,
+                                 masks_rle=[None] * records[0].num_frames)
+    no_gt = dataclasses.replace(records[1], mask_existence=[], masks_rle=[])
+    write_parquet([hidden, records[2], no_gt], tmp_path / "rl.parquet")
+    result = build_vts_cot(tmp_path / "rl.parquet", tmp_path / "sft.parquet")
+    assert result.num_rows == 1
+    assert result.skipped == {"target never visible": 1, "no ground truth": 1}

@@ -158,3 +158,15 @@ def test_sft_dataset_feeds_the_policy_what_rl_feeds_it(tiny_qwen25_path, tmp_pat
                                                         add_generation_prompt=True)["input_ids"])
     assert int(item["loss_mask"][:first_assistant].sum()) == 0 and int(item["loss_mask"].sum()) > 0
     assert item["extra_info"]["videoseg_sft"] == row["extra_info"]["videoseg_sft"]
+
+
+def test_trainable_summary_groups():
+    from videoseg_o3_verl.sft.engine import trainable_summary
+
+    module = torch.nn.Module()
+    module.lm = torch.nn.Linear(2, 2)  # 6 parameters, trained
+    module.visual = torch.nn.Linear(3, 1)  # 4 parameters, frozen
+    module.visual.requires_grad_(False)
+    module.videoseg_seg_head = torch.nn.Linear(1, 1)  # 2 parameters, trained
+    assert trainable_summary(module) == {"lora": 0, "policy_trained": 6, "policy_frozen": 4, "head_trained": 2,
+                                         "head_frozen": 0}

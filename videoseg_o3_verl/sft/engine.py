@@ -60,6 +60,17 @@ def seg_positions(input_ids: torch.Tensor, loss_mask: torch.Tensor, seg_token_id
     return [int(p) for p in torch.nonzero(hits).flatten()]
 
 
+def trainable_summary(module: torch.nn.Module) -> dict[str, int]:
+    """Parameter counts: trained LoRA adapters, trained / frozen policy weights, trained / frozen seg head."""
+    counts = {"lora": 0, "policy_trained": 0, "policy_frozen": 0, "head_trained": 0, "head_frozen": 0}
+    for name, param in module.named_parameters():
+        plain = name.removeprefix("base_model.model.")
+        group = "lora" if ".lora_" in name else "head" if plain.startswith(HEAD_ATTR + ".") else "policy"
+        key = group if group == "lora" else f"{group}_{'trained' if param.requires_grad else 'frozen'}"
+        counts[key] += param.numel()
+    return counts
+
+
 def seg_iou(logits: torch.Tensor, gt: np.ndarray) -> float:
     """IoU of one decoded mask (logits upsampled to the GT size, > 0) with the GT (videoseg_reward's convention)."""
     from videoseg_reward.masks import keyframe_iou
@@ -112,6 +123,11 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
                   and not any(f in plain for f in self.sft.frozen_policy_modules)):
                 param.requires_grad_(True)
         return module
+
+    def _build_model_optimizer(self):
+        super()._build_model_optimizer()
+        if torch.distributed.get_rank() == 0 and not self.engine_config.forward_only:
+            print(f"videoseg_o3 SFT trainable parameters: {json.dumps(trainable_summary(self.module))}")
 
     # ------------------------------------------------------------------ forward
     def prepare_model_outputs(self, output, output_args, micro_batch, logits_processor_func):
