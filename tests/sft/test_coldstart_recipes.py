@@ -4,6 +4,8 @@ released settings and document every key."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 
 import pytest
@@ -30,7 +32,9 @@ def test_recipe_parses_into_verl_and_plugin_configs(name):
     assert cfg.model.model_type == "videoseg_o3_seg_sft"
     assert cfg.data.custom_cls.name == "VideoSegSFTDataset"
     resolved = OmegaConf.to_container(cfg.model.override_config, resolve=True)
-    SFTSettings.from_dict(__import__("json").loads(resolved["videoseg_o3_sft"]))
+    section = json.loads(resolved["videoseg_o3_sft"])
+    SFTSettings.from_dict(section)
+    assert set(section) == {f.name for f in dataclasses.fields(SFTSettings)}  # every setting spelled out
     load_videoseg_config(cfg)
 
 
