@@ -170,3 +170,34 @@ def test_trainable_summary_groups():
     module.videoseg_seg_head = torch.nn.Linear(1, 1)  # 2 parameters, trained
     assert trainable_summary(module) == {"lora": 0, "policy_trained": 6, "policy_frozen": 4, "head_trained": 2,
                                          "head_frozen": 0}
+
+
+def test_lora_wrapping_keeps_head_embeddings_and_lm_head_trained(tiny_qwen25_path):
+    """The engine's ``_build_lora_module`` on the tiny Qwen-VL with a head attached, as the 2B/4B recipes set it."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig
+    from verl.utils.model import get_hf_auto_model_class
+
+    from videoseg_o3_verl.sft.engine import VideoSegO3SFTEngine, trainable_summary
+
+    model = get_hf_auto_model_class(AutoConfig.from_pretrained(tiny_qwen25_path)).from_pretrained(tiny_qwen25_path)
+    model.videoseg_seg_head = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    for name, param in model.named_parameters():  # what _build_module leaves: vision tower frozen
+        param.requires_grad_("visual" not in name)
+    engine = object.__new__(VideoSegO3SFTEngine)
+    engine.sft = SFTSettings(lora_dropout=0.05, frozen_policy_modules=["visual"])
+    engine.model_config = SimpleNamespace(lora_rank=4, lora_alpha=8, target_modules="all-linear",
+                                          target_parameters=None, exclude_modules=".*(visual|videoseg_seg_head).*",
+                                          lora_adapter_path=None, use_shm=False)
+    wrapped = engine._build_lora_module(model)
+    trained = {n for n, p in wrapped.named_parameters() if p.requires_grad}
+    assert any("lora_A" in n for n in trained) and not any("visual" in n for n in trained)
+    assert any("embed_tokens" in n for n in trained) and any("lm_head" in n for n in trained)
+    assert {n for n in trained if "videoseg_seg_head" in n} == {"base_model.model.videoseg_seg_head.0.weight",
+                                                               "base_model.model.videoseg_seg_head.0.bias"}
+    assert not any(n.endswith("q_proj.base_layer.weight") for n in trained)  # LLM base weights frozen
+    dropouts = [m.p for n, m in wrapped.named_modules() if n.endswith("lora_dropout.default")]
+    assert dropouts and set(dropouts) == {0.05}
+    summary = trainable_summary(wrapped)
+    assert summary["lora"] > 0 and summary["head_trained"] == 20 and summary["policy_frozen"] > 0
