@@ -96,6 +96,8 @@ class Demo(Subcommand):
         parser = super().add(subparsers)
         parser.add_argument("--output-dir", default="demo_output")
         parser.add_argument("--steps", type=int, default=3)
+        parser.add_argument("--rollout", choices=("hf", "vllm"), default="hf",
+                            help="rollout backend: the plugin's HF generate, or verl's vLLM (needs vLLM installed)")
         parser.add_argument("overrides", nargs="*", help="Hydra overrides for the tiny_cpu recipe")
         return parser
 
@@ -107,7 +109,8 @@ class Demo(Subcommand):
             return Smoke().run(argparse.Namespace(output_dir=args.output_dir, kind="qwen2_5_vl",
                                                   overrides=[f"trainer.total_training_steps={args.steps}",
                                                              *args.overrides]))
-        return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides)
+        return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides,
+                        rollout=args.rollout)
 
 
 class Forward(Subcommand):

@@ -139,8 +139,23 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
     return write_report(output_dir / "report.html", samples, table, title="VideoSEG-O3 CPU demo")
 
 
-def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None) -> int:
-    """The whole demo (see the module docstring); returns a process exit code."""
+def _script_override(rollout: str, script: str) -> list[str]:
+    """The scripted-replies setting of the rollout backend; verl's stock vLLM server (GPU) has none."""
+    from . import register
+
+    register.register_all()
+    if rollout == "vllm" and not register.STATE.get("vllm_cpu_rollout"):
+        print("[demo] verl's vLLM server has no scripted replies: every turn is sampled", flush=True)
+        return []
+    return [f"+actor_rollout_ref.rollout.engine_kwargs.{rollout}.scripted_responses={script}"]
+
+
+def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None,
+             rollout: str = "hf") -> int:
+    """The whole demo (see the module docstring); returns a process exit code.
+
+    ``rollout``: ``hf`` (the plugin's backend) or ``vllm`` (verl's vLLM rollout; on CPU it needs ``.venv-vllm``).
+    """
     from .launch import compose_recipe, run_trainer
 
     out = Path(output_dir).resolve()
@@ -155,7 +170,7 @@ def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[st
     cfg = compose_recipe("tiny_cpu", [
         f"actor_rollout_ref.model.path={paths['model']}", f"videoseg_o3.sam2.checkpoint={paths['sam2']}",
         f"data.train_files={paths['train']}", f"data.val_files={paths['val']}",
-        f"+actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses={paths['script']}",
+        f"actor_rollout_ref.rollout.name={rollout}", *_script_override(rollout, paths["script"]),
         f"trainer.total_training_steps={steps}", f"trainer.default_local_dir={out / 'checkpoints'}",
         "trainer.logger=[console,file]", *(overrides or [])])
     watcher = MetricsWatcher(metrics_path, steps)

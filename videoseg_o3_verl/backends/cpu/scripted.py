@@ -66,3 +66,8 @@ class ScriptedResponses:
                 continue
             return rule.response if rule.response.endswith("<|im_end|>") else rule.response + "<|im_end|>"
         return None
+
+    def reply_ids(self, tokenizer, prompt_ids: list[int], draw: float = 0.0) -> list[int] | None:
+        """:meth:`pick` on the decoded prompt, as token ids (``None`` to let the model sample)."""
+        reply = self.pick(tokenizer.decode(list(prompt_ids), skip_special_tokens=False), draw)
+        return None if reply is None else tokenizer.encode(reply, add_special_tokens=False)
