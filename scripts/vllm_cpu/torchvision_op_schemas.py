@@ -25,7 +25,7 @@ def _define_missing_schemas() -> None:
     import torch
 
     try:
-        torch.ops.torchvision.nms.default
+        _ = torch.ops.torchvision.nms.default  # raises when the operator is not registered
         return  # the real extension loaded: nothing to do
     except (AttributeError, RuntimeError):
         pass

@@ -180,13 +180,13 @@ def _build_qwen2_5_vl(spec: TinyQwenVLSpec, tokenizer):
     )
 
     ids = _token_ids(tokenizer)
-    head_dim = TEXT_HEAD_DIM
+    head_dim, mrope = TEXT_HEAD_DIM, list(_MROPE_SECTION)
     config = Qwen2_5_VLConfig(
         text_config=dict(vocab_size=_padded_vocab(tokenizer), hidden_size=spec.hidden_size,
                          intermediate_size=2 * spec.hidden_size, num_hidden_layers=spec.num_layers,
                          num_attention_heads=spec.hidden_size // head_dim, num_key_value_heads=2,
                          max_position_embeddings=32768, tie_word_embeddings=False,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": list(_MROPE_SECTION)},
+                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
                          eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
                          bos_token_id=ids["<|endoftext|>"]),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=spec.hidden_size,
@@ -216,13 +216,13 @@ def _build_qwen3_vl(spec: TinyQwenVLSpec, tokenizer):
     )
 
     ids = _token_ids(tokenizer)
-    head_dim = TEXT_HEAD_DIM
+    head_dim, mrope = TEXT_HEAD_DIM, list(_MROPE_SECTION)
     config = Qwen3VLConfig(
         text_config=dict(vocab_size=_padded_vocab(tokenizer), hidden_size=spec.hidden_size,
                          intermediate_size=2 * spec.hidden_size, num_hidden_layers=spec.num_layers,
                          num_attention_heads=spec.hidden_size // head_dim, num_key_value_heads=2, head_dim=head_dim,
                          max_position_embeddings=32768, tie_word_embeddings=False,
-                         rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": list(_MROPE_SECTION),
+                         rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": mrope,
                                           "mrope_interleaved": True},
                          eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=spec.hidden_size,
