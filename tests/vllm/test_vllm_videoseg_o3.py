@@ -19,6 +19,11 @@ from videoseg_o3_verl.backends.vllm_cpu.shm import PREFIXES, SHM_DIR
 
 pytestmark = [pytest.mark.vllm, pytest.mark.e2e, pytest.mark.ray]
 
+LR = 1e-3
+TOLERANCE = 0.005
+"""Largest |rollout_corr/log_ppl_diff - mask offset| accepted (the offset is exact for a uniform model only;
+measured: 0.0007 at step 1, 0.0027 at step 2)."""
+
 
 def _mask_offset(model_dir: Path) -> float:
     """Mean rollout-minus-actor log-prob that verl's rollout logit mask adds for a near-uniform tiny model.
@@ -41,7 +46,9 @@ def _segments() -> set[str]:
 def test_videoseg_o3_two_steps_with_vllm_rollout(tmp_path, tiny_qwen25_path):
     before = _segments()
     out = tmp_path / "demo"
-    proc, _ = run_cli(["demo", "--rollout", "vllm", "--output-dir", str(out), "--steps", "2"], tmp_path)
+    # a learning rate that moves the policy far enough in one step for a stale rollout to show (see below)
+    proc, _ = run_cli(["demo", "--rollout", "vllm", "--output-dir", str(out), "--steps", "2",
+                       f"actor_rollout_ref.actor.optim.lr={LR}"], tmp_path)
     assert proc.returncode == 0, tail(proc)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = {r["step"]: r["data"] for r in rows if "actor/pg_loss" in r["data"]}
@@ -53,11 +60,14 @@ def test_videoseg_o3_two_steps_with_vllm_rollout(tmp_path, tiny_qwen25_path):
             assert math.isfinite(float(data[key])), f"step {step}: {key}={data.get(key)}"
         assert float(data["videoseg/calibration/mask_logp_mean"]) < 0
         assert float(data["critic/score/mean"]) == pytest.approx(float(data["videoseg/reward/total"]), abs=1e-5)
-        # rollout (vLLM) vs actor log-probs of the same tokens: equal up to verl's rollout logit mask, in every
-        # sequence; step 2 is sampled after the first update, so vLLM must hold the updated weights
-        assert abs(float(data["rollout_corr/log_ppl_diff"]) - offset) < 5e-3, (step, data["rollout_corr/log_ppl_diff"])
-        assert float(data["rollout_corr/log_ppl_diff_max"]) - float(data["rollout_corr/log_ppl_diff_min"]) < 0.03
+        # rollout (vLLM) vs actor log-probs of the same tokens: equal up to verl's rollout logit mask
+        diff = float(data["rollout_corr/log_ppl_diff"])
+        assert abs(diff - offset) < TOLERANCE, f"step {step}: log_ppl_diff {diff} vs mask offset {offset:.4f}"
     assert max(float(d["videoseg/avg_turns"]) for d in steps.values()) > 1.0, "no multi-turn trajectory"
-    assert float(steps[2]["actor/kl_loss"]) > 0  # the policy moved between the two rollouts
+    # vLLM received the update: step 2's rollout agrees with the updated actor, which has moved away from the
+    # initial weights by KL ~ actor/kl_loss (the reference is the initial model). A rollout still on the initial
+    # weights would sample from the reference and raise log_ppl_diff by about KL(reference || actor), i.e. more
+    # than the tolerance.
+    assert float(steps[2]["actor/kl_loss"]) > 2 * TOLERANCE, steps[2]["actor/kl_loss"]
     assert (out / "report.html").is_file()
     assert not (_segments() - before), "the run left /dev/shm segments behind"
