@@ -37,11 +37,13 @@ def test_dummy_weights_then_sync_normalise_qwen25_pixels_wrongly(tiny_qwen25_pat
     # the bug: a dummy start followed by a full weight sync leaves random mean/std buffers, so the image tokens'
     # log-probs differ from the actor's far beyond the fp32 agreement (~5e-7) of the fixed setting below
     errors = _max_logprob_error(tiny_qwen25_path, "dummy")
+    print("dummy + sync:", errors)
     assert errors["image"] > 1e-3, errors
 
 
 def test_recipe_setting_matches_hf_for_qwen25(tiny_qwen25_path):
     errors = _max_logprob_error(tiny_qwen25_path, "auto")
+    print("auto:", errors)
     assert errors["image"] < 1e-4, errors
     # video: vLLM's and HF's video paths differ slightly even with the right weights (measured 6e-4)
     assert errors["video"] < 5e-3, errors
