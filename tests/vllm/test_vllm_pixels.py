@@ -38,7 +38,7 @@ def test_dummy_weights_then_sync_normalise_qwen25_pixels_wrongly(tiny_qwen25_pat
     # log-probs differ from the actor's far beyond the fp32 agreement (~5e-7) of the fixed setting below
     errors = _max_logprob_error(tiny_qwen25_path, "dummy")
     print("dummy + sync:", errors)
-    assert errors["image"] > 1e-3, errors
+    assert errors["image"] > 1e-3 and errors["video"] > 1e-2, errors  # measured 0.27 and 0.23
 
 
 def test_recipe_setting_matches_hf_for_qwen25(tiny_qwen25_path):
