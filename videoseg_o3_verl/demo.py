@@ -155,6 +155,17 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
     return write_report(output_dir / "report.html", samples, table, title="VideoSEG-O3 CPU demo")
 
 
+def _script_override(rollout: str, script: str, console: TextIO) -> list[str]:
+    """The scripted-replies setting of the rollout backend; verl's stock vLLM server (GPU) has none."""
+    from . import register
+
+    register.register_all()
+    if rollout == "vllm" and not register.STATE.get("vllm_cpu_rollout"):
+        print("[demo] verl's vLLM server has no scripted replies: every turn is sampled", file=console)
+        return []
+    return [f"+actor_rollout_ref.rollout.engine_kwargs.{rollout}.scripted_responses={script}"]
+
+
 @contextlib.contextmanager
 def console_to_log(log_path: Path) -> Iterator[TextIO]:
     """Send everything written to this process's stdout/stderr — and so the output of every child process it
@@ -191,8 +202,11 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text[-lines:])
 
 
-def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None) -> int:
+def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None,
+             rollout: str = "hf") -> int:
     """The whole demo (see the module docstring); returns a process exit code.
+
+    ``rollout``: ``hf`` (the plugin's backend) or ``vllm`` (verl's vLLM rollout; on CPU it needs ``.venv-vllm``).
 
     The console shows the progress bar, one metrics row per step and the output paths; verl's resolved config,
     its console logger and Ray's log stream go to ``<output_dir>/logs/trainer.log``.
@@ -204,7 +218,7 @@ def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[st
     started = time.time()
     with console_to_log(log_path) as console:
         try:
-            rows = _prepare_and_train(out, steps, overrides, console)
+            rows = _prepare_and_train(out, steps, overrides, rollout, console)
         except BaseException:
             print(f"[demo] training failed; last lines of {log_path}:\n{log_tail(log_path)}", file=console)
             raise
@@ -214,7 +228,8 @@ def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[st
     return 0
 
 
-def _prepare_and_train(out: Path, steps: int, overrides: list[str] | None, console: TextIO) -> list[StepMetrics]:
+def _prepare_and_train(out: Path, steps: int, overrides: list[str] | None, rollout: str,
+                       console: TextIO) -> list[StepMetrics]:
     """Data, models, verl's trainer (Ray shut down before returning, so its exit messages stay in the log)."""
     import ray
 
@@ -230,7 +245,7 @@ def _prepare_and_train(out: Path, steps: int, overrides: list[str] | None, conso
     cfg = compose_recipe("tiny_cpu", [
         f"actor_rollout_ref.model.path={paths['model']}", f"videoseg_o3.sam2.checkpoint={paths['sam2']}",
         f"data.train_files={paths['train']}", f"data.val_files={paths['val']}",
-        f"+actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses={paths['script']}",
+        f"actor_rollout_ref.rollout.name={rollout}", *_script_override(rollout, paths["script"], console),
         f"trainer.total_training_steps={steps}", f"trainer.default_local_dir={out / 'checkpoints'}",
         "trainer.logger=[console,file]", *(overrides or [])])
     watcher = MetricsWatcher(metrics_path, steps, console=console)

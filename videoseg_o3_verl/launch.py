@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -85,15 +86,33 @@ def run_trainer(cfg: DictConfig) -> None:
 
     from . import register
     from .config import TRAINER_MODE, load_videoseg_config
+    from .verl_ext.vllm_pixels import check_pixel_normalisation
 
     register.check()
+    check_pixel_normalisation(cfg)
     if cfg.trainer.get("v1", {}).get("trainer_mode") == TRAINER_MODE:
         load_videoseg_config(cfg).validate(cfg)
     auto_set_device(cfg)
     validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     if not cfg.trainer.get("use_v1", True):
         raise ValueError("[trainer] videoseg-o3 supports verl's V1 trainer only; set trainer.use_v1=true")
-    run_ppo(cfg, task_runner_class=TaskRunnerV1)
+    started = time.time()
+    try:
+        run_ppo(cfg, task_runner_class=TaskRunnerV1)
+    finally:
+        if cfg.actor_rollout_ref.rollout.name == "vllm" and register.STATE.get("vllm_cpu_rollout"):
+            _stop_vllm_cpu(started)
+
+
+def _stop_vllm_cpu(started: float) -> None:
+    """Shut Ray down and remove the /dev/shm segments that its killed vLLM servers leave behind."""
+    import ray
+
+    from .backends.vllm_cpu.shm import sweep_after_run
+
+    if ray.is_initialized():
+        ray.shutdown()
+    sweep_after_run(new_since=started)
 
 
 def resolved_yaml(cfg: DictConfig) -> str:

@@ -51,6 +51,13 @@ def register_all() -> None:
     _step("backends", _backends)
     STATE["cpu_platform"] = is_cpu
 
+    def _vllm_cpu():
+        from .backends import vllm_cpu
+
+        return vllm_cpu.register(bool(is_cpu))
+
+    _step("vllm_cpu_rollout", _vllm_cpu)
+
     def _fixes():
         from .verl_ext import fixes
 

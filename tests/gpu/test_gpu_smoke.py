@@ -1,6 +1,7 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """GPU smoke tier (run on a CUDA machine with `bash scripts/run_tests.sh -m gpu`): the same 2 GRPO steps and the
-VideoSEG-O3 demo on one GPU with the HF rollout backend (no vLLM needed); plus the CUDA pieces directly."""
+VideoSEG-O3 demo on one GPU with verl's vLLM rollout, as the GPU recipes roll out (needs vLLM installed:
+`pip install "./[gpu]"`); plus the HF engine's CUDA path directly."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 pytestmark = pytest.mark.gpu
 
 CUDA_OVERRIDES = ["trainer.device=cuda"]
+VLLM_ROLLOUT = ["actor_rollout_ref.rollout.name=vllm"]
 
 
 def test_gpu_hf_engine_generates_on_cuda(tiny_qwen25_path):
@@ -30,7 +32,7 @@ def test_gpu_grpo_smoke_two_steps(tmp_path, tiny_qwen25_path):
     from tests.e2e.runner import run_cli, tail
 
     proc, rows = run_cli(["smoke", "--output-dir", str(tmp_path / "smoke"), "trainer.logger=[console,file]",
-                          *CUDA_OVERRIDES], tmp_path)
+                          *CUDA_OVERRIDES, *VLLM_ROLLOUT], tmp_path)
     assert proc.returncode == 0, tail(proc)
     steps = {r["step"]: r["data"] for r in rows if "actor/pg_loss" in r["data"]}
     assert sorted(steps) == [1, 2]
@@ -41,7 +43,8 @@ def test_gpu_videoseg_o3_demo_step(tmp_path):
     from tests.e2e.runner import run_cli, tail
 
     out = tmp_path / "demo"
-    proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "1", *CUDA_OVERRIDES], tmp_path)
+    proc, _ = run_cli(["demo", "--rollout", "vllm", "--output-dir", str(out), "--steps", "1", *CUDA_OVERRIDES],
+                      tmp_path)
     assert proc.returncode == 0, tail(proc)
     assert (out / "report.html").exists()
     assert torch.cuda.is_available()

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 """Bump when a builder changes so stale cache entries are not reused."""
 
 QWEN_SPECIAL_TOKENS = (
@@ -57,6 +57,12 @@ _CORPUS = [
     "Here is key frames (frame indice:42). What is 3 + 4? The answer is 7. yellow object visible second half",
     "0123456789 , . : ; ' \" [ ] { } ( ) < > / - _ = + ? ! abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ",
 ]
+
+TEXT_HEAD_DIM = 32
+"""Attention head size of the tiny text models: the smallest size vLLM's CPU attention kernel supports."""
+
+_MROPE_SECTION = (4, 6, 6)
+"""Multimodal-RoPE split of the TEXT_HEAD_DIM/2 rotary frequencies over (time, height, width)."""
 
 _QWEN2_PRETOKENIZE_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -174,13 +180,13 @@ def _build_qwen2_5_vl(spec: TinyQwenVLSpec, tokenizer):
     )
 
     ids = _token_ids(tokenizer)
-    head_dim = 16
+    head_dim, mrope = TEXT_HEAD_DIM, list(_MROPE_SECTION)
     config = Qwen2_5_VLConfig(
         text_config=dict(vocab_size=_padded_vocab(tokenizer), hidden_size=spec.hidden_size,
                          intermediate_size=2 * spec.hidden_size, num_hidden_layers=spec.num_layers,
                          num_attention_heads=spec.hidden_size // head_dim, num_key_value_heads=2,
                          max_position_embeddings=32768, tie_word_embeddings=False,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
                          eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
                          bos_token_id=ids["<|endoftext|>"]),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=spec.hidden_size,
@@ -210,13 +216,13 @@ def _build_qwen3_vl(spec: TinyQwenVLSpec, tokenizer):
     )
 
     ids = _token_ids(tokenizer)
-    head_dim = 16
+    head_dim, mrope = TEXT_HEAD_DIM, list(_MROPE_SECTION)
     config = Qwen3VLConfig(
         text_config=dict(vocab_size=_padded_vocab(tokenizer), hidden_size=spec.hidden_size,
                          intermediate_size=2 * spec.hidden_size, num_hidden_layers=spec.num_layers,
                          num_attention_heads=spec.hidden_size // head_dim, num_key_value_heads=2, head_dim=head_dim,
                          max_position_embeddings=32768, tie_word_embeddings=False,
-                         rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": [2, 3, 3],
+                         rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": mrope,
                                           "mrope_interleaved": True},
                          eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=spec.hidden_size,

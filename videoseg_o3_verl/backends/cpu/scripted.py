@@ -23,8 +23,12 @@ SCRIPTED_FIELD = "scripted"
 SCRIPTED_FRACTION_METRIC = "rollout/scripted_fraction"
 """Metric: the fraction of a step's trajectories that contain a scripted reply (0 in a real run)."""
 
-CONFIG_KEY = "actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses"
-"""The only way to switch scripted replies on (tests and demos), and only with ``rollout.name=hf``."""
+CONFIG_KEY = "actor_rollout_ref.rollout.engine_kwargs.{backend}.scripted_responses"
+"""The only way to switch scripted replies on (tests and demos): ``hf`` with ``rollout.name=hf``, or ``vllm`` with
+``rollout.name=vllm`` on a CPU machine (the plugin's vLLM-CPU server; verl's stock GPU server has none)."""
+
+SCRIPTED_BACKENDS = ("hf", "vllm")
+"""Rollout backends whose plugin server honours scripted replies."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,11 @@ class ScriptedResponses:
             return rule.response if rule.response.endswith("<|im_end|>") else rule.response + "<|im_end|>"
         return None
 
+    def reply_ids(self, tokenizer, prompt_ids: list[int], draw: float = 0.0) -> list[int] | None:
+        """:meth:`pick` on the decoded prompt, as token ids (``None`` to let the model sample)."""
+        reply = self.pick(tokenizer.decode(list(prompt_ids), skip_special_tokens=False), draw)
+        return None if reply is None else tokenizer.encode(reply, add_special_tokens=False)
+
 
 def stratified_draw(offset: float, ordinal: int) -> float:
     """The ``ordinal``-th draw in [0, 1) of a rotated van der Corput sequence (base 2) starting at ``offset``.
@@ -115,13 +124,18 @@ def scripted_fraction(extra_fields: Sequence[dict | None]) -> float:
 
 
 def check_scripted_rollout(rollout_config) -> None:
-    """Refuse scripted replies outside the ``hf`` rollout backend (another backend would silently ignore them).
+    """Refuse scripted replies that the configured rollout backend would silently ignore.
+
+    ``engine_kwargs.<backend>.scripted_responses`` is honoured only when ``rollout.name`` is that backend.
 
     Raises:
-        ValueError: naming :data:`CONFIG_KEY` and the configured ``rollout.name``.
+        ValueError: naming the :data:`CONFIG_KEY` that is set and the configured ``rollout.name``.
     """
-    hf = ((rollout_config.get("engine_kwargs", None) or {}).get("hf", None) or {})
+    engine_kwargs = rollout_config.get("engine_kwargs", None) or {}
     name = rollout_config.get("name", None)
-    if hf.get("scripted_responses") and name != "hf":
-        raise ValueError(f"{CONFIG_KEY} is set but actor_rollout_ref.rollout.name={name!r}: scripted replies exist "
-                         "only for the hf rollout backend (tests and demos); remove the key or use rollout.name=hf")
+    for backend in SCRIPTED_BACKENDS:
+        if (engine_kwargs.get(backend, None) or {}).get("scripted_responses") and name != backend:
+            key = CONFIG_KEY.format(backend=backend)
+            raise ValueError(f"{key} is set but actor_rollout_ref.rollout.name={name!r}: those scripted replies exist "
+                             f"only for the {backend} rollout backend (tests and demos); remove the key or use "
+                             f"rollout.name={backend}")

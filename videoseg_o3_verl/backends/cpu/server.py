@@ -219,9 +219,7 @@ class HFRolloutServer:
     def _scripted_reply(self, prompt_ids: list[int], draw: float) -> list[int] | None:
         if self.script is None:
             return None
-        text = self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=False)
-        reply = self.script.pick(text, draw)
-        return None if reply is None else self.engine.tokenizer.encode(reply, add_special_tokens=False)
+        return self.script.reply_ids(self.engine.tokenizer, prompt_ids, draw)
 
     async def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:
         return await asyncio.to_thread(self.engine.load_weights, named_tensors)
