@@ -21,6 +21,7 @@ from videoseg_o3_verl.report import (
     frames_shown,
     overlay,
     render_report,
+    turn_mask_previews,
     write_report,
 )
 from videoseg_o3_verl.trajectory import Trajectory, TurnRecord
@@ -130,3 +131,70 @@ def test_format_metrics_table_aligns_columns():
     # a row printed alone (header=False) lines up with the header printed earlier
     alone = format_metrics_table(rows[1:], ["reward", "kl", "response_length"], width=8, header=False)
     assert alone == lines[3]
+
+
+def _captions(text: str) -> list[str]:
+    return re.findall(r'<figure class="overlay">.*?<figcaption>(.*?)</figcaption>', text)
+
+
+def test_each_turn_shows_its_own_mask():
+    sample = _sample()
+    frame = sample.turns[0].keyframe_image
+    own = np.zeros((8, 8), bool)
+    own[2:6, 2:6] = True  # turn 1's own prediction equals its ground truth: IoU 1
+    sample.turns[1] = ReportTurn(frames=[frame] * 3, frame_indices=[4, 15, 9], keyframe_image=frame, pred_mask=own,
+                                 gt_mask=own.copy())
+    captions = _captions(render_report([sample], []))
+    # turn 0: pred 4x4 at (0,0) vs GT 4x4 at (2,2) → 4 / 28; turn 1: 16 / 16
+    assert [c.split("; ")[-1] for c in captions] == [f"IoU {4 / (28 + 1e-6):.4f}", f"IoU {16 / (16 + 1e-6):.4f}"]
+
+
+def test_turn_mask_previews_per_turn_and_legacy_dump():
+    traj = _sample().trajectory
+    zero, one = [0] * 4, [1, 1, 1, 0]
+    masks = turn_mask_previews({"turn_key_masks": [one, None], "final_key_mask": zero}, traj)
+    assert masks[0].tolist() == [[True, True], [True, False]] and masks[1] is None  # per-turn data wins
+    with pytest.raises(ValueError, match="1 turn masks for a trajectory of 2"):
+        turn_mask_previews({"turn_key_masks": [one]}, traj)
+    # legacy dump: the final mask belongs to the last turn WITH a [SEG], here turn 0 (turn 1 wrote none)
+    traj.turns[1].seg_positions = []
+    masks = turn_mask_previews({"final_key_mask": one}, traj)
+    assert masks[0].tolist() == [[True, True], [True, False]] and masks[1] is None
+    with pytest.raises(ValueError, match="not a square"):
+        turn_mask_previews({"final_key_mask": [1, 0, 1]}, traj)
+
+
+def test_missing_mask_caption_says_why():
+    sample = _sample()
+    frame = sample.turns[0].keyframe_image
+    sample.turns[0].pred_mask = None  # turn 0 wrote a [SEG] but no mask was recorded for it
+    sample.turns[1] = ReportTurn(frames=[frame] * 3, frame_indices=[4, 15, 9], keyframe_image=frame)
+    sample.trajectory.turns[1].seg_positions = []
+    captions = _captions(render_report([sample], []))
+    assert captions[0].endswith("[SEG] mask not recorded") and captions[1].endswith("no [SEG] in this turn")
+
+
+def test_scripted_trajectories_are_marked_and_metrics_scroll():
+    sampled, scripted = _sample(), _sample()
+    scripted.scripted = True
+    text = render_report([sampled, scripted], [StepMetrics(1, {f"metric/{k}": 1.0 for k in range(40)})])
+    sections = re.findall(r'<section class="([^"]+)"><h2>(.*?)</h2>', text)
+    assert [(css, "scripted</span>" in h2) for css, h2 in sections] == [("sample", False), ("sample scripted", True)]
+    assert re.search(r'<div class="table-scroll"><table class="metrics">', text)
+    assert re.search(r"div\.table-scroll \{ overflow-x: auto", text)
+
+
+def test_demo_marks_trajectories_with_scripted_turns(tmp_path):
+    import json
+
+    from videoseg_o3_verl.backends.cpu.scripted import ScriptedResponses
+    from videoseg_o3_verl.demo import is_scripted
+
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps({"rules": [{"turn": 0, "response": SELECT.removesuffix("<|im_end|>")}]}))
+    script = ScriptedResponses.load(path)
+    traj = _sample().trajectory  # turn 0's text is the scripted SELECT (with <|im_end|>)
+    assert is_scripted({}, traj, script)
+    traj.turns[0].text = "<think>sampled</think>"
+    assert not is_scripted({}, traj, script)
+    assert is_scripted({"scripted": True}, traj, None)  # the trainer's flag, when the dump carries it

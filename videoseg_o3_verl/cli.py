@@ -100,13 +100,8 @@ class Demo(Subcommand):
         return parser
 
     def run(self, args):
-        try:
-            from .demo import run_demo
-        except ImportError:
-            # Until the full VideoSEG-O3 demo exists, the demo is the plain GRPO smoke run.
-            return Smoke().run(argparse.Namespace(output_dir=args.output_dir, kind="qwen2_5_vl",
-                                                  overrides=[f"trainer.total_training_steps={args.steps}",
-                                                             *args.overrides]))
+        from .demo import run_demo  # an import error is a bug to report, never a reason to run something else
+
         return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides)
 
 

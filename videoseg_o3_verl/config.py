@@ -274,6 +274,12 @@ def _trainer_problems(cfg: DictConfig) -> list[str]:
                             "agent loop applies it to the rollout and the actor/reference forward alike)")
     if arr.rollout.agent.get("default_agent_loop") not in ("videoseg_o3", "videoseg_o3_eval"):
         problems.append("actor_rollout_ref.rollout.agent.default_agent_loop should be 'videoseg_o3'")
+    try:
+        from .backends.cpu.scripted import check_scripted_rollout
+
+        check_scripted_rollout(arr.rollout)
+    except ValueError as err:
+        problems.append(str(err))
     return problems
 
 

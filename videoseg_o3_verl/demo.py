@@ -13,18 +13,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
+from .backends.cpu.scripted import SCRIPTED_FIELD, ScriptedResponses
 from .report import StepMetrics, format_metrics_table
 
 TABLE_KEYS = ("videoseg/reward/total", "videoseg/avg_turns", "videoseg/final_keyframe_iou",
               "videoseg/calibration/mask_logp_mean", "actor/videoseg/aux_loss", "actor/pg_loss", "actor/kl_loss",
               "timing_s/step")
 """Columns of the per-step console table."""
+
+SCRIPT_FILE = "scripted_rollout.json"
+"""The demo's scripted replies, in the output folder."""
 
 THINK = "<think>Step 1: when. Step 2: where. Step 3: what. Action: look.</think>"
 
@@ -57,7 +65,7 @@ def prepare(output_dir: Path, num_videos: int = 6, num_frames: int = 24, seed: i
     val = [r for r in records if r.video_id in val_videos][:4]
     train_path = write_parquet(train, output_dir / "train.parquet", shuffle_seed=seed)
     val_path = write_parquet(val, output_dir / "val.parquet")
-    script = output_dir / "scripted_rollout.json"
+    script = output_dir / SCRIPT_FILE
     script.write_text(json.dumps(scripted_rules(num_frames), indent=1))
     return {"model": str(tiny_qwen_vl("qwen2_5_vl")), "sam2": str(tiny_sam2()), "train": str(train_path),
             "val": str(val_path), "script": str(script)}
@@ -66,16 +74,17 @@ def prepare(output_dir: Path, num_videos: int = 6, num_frames: int = 24, seed: i
 class MetricsWatcher(threading.Thread):
     """Follows verl's file-tracker JSONL: advances a progress bar and prints one table row per step."""
 
-    def __init__(self, path: Path, total_steps: int):
+    def __init__(self, path: Path, total_steps: int, console: TextIO | None = None):
         super().__init__(daemon=True)
         self.path, self.total = path, total_steps
+        self.console = console
         self.rows: list[StepMetrics] = []
         self._done = threading.Event()
 
     def run(self) -> None:
         from tqdm import tqdm
 
-        bar = tqdm(total=self.total, desc="VideoSEG-O3 RL steps", unit="step")
+        bar = tqdm(total=self.total, desc="VideoSEG-O3 RL steps", unit="step", file=self.console or sys.stderr)
         seen = 0
         while not self._done.is_set() or seen < self._count():
             lines = self.path.read_text().splitlines() if self.path.exists() else []
@@ -85,7 +94,7 @@ class MetricsWatcher(threading.Thread):
                     continue
                 row = StepMetrics(step=int(entry["step"]), values=entry["data"])
                 self.rows.append(row)
-                bar.write(format_metrics_table([row], TABLE_KEYS, header=len(self.rows) == 1))
+                bar.write(format_metrics_table([row], TABLE_KEYS, header=len(self.rows) == 1), file=self.console)
                 bar.update(1)
             seen = len(lines)
             time.sleep(0.5)
@@ -99,18 +108,27 @@ class MetricsWatcher(threading.Thread):
         self.join(timeout=5)
 
 
+def is_scripted(entry: dict, trajectory, script: ScriptedResponses | None) -> bool:
+    """A dumped trajectory is scripted when the trainer flagged it or a turn's text is one of the script's replies."""
+    if entry.get(SCRIPTED_FIELD):
+        return True
+    return script is not None and any(script.produced(turn.text) for turn in trajectory.turns)
+
+
 def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6) -> Path:
     """HTML report from the trajectories the trainer dumped (``samples.jsonl``)."""
     import numpy as np
     from PIL import Image
 
     from .data.records import RVOSRecord
-    from .report import ReportSample, ReportTurn, frames_shown, write_report
+    from .report import ReportSample, ReportTurn, frames_shown, turn_mask_previews, write_report
     from .trajectory import EXTRA_FIELDS_KEY, Trajectory
     from .video import VideoSource
 
     dumped = output_dir / "dump" / "samples.jsonl"
     entries = [json.loads(line) for line in dumped.read_text().splitlines()] if dumped.exists() else []
+    script_path = output_dir / SCRIPT_FILE
+    script = ScriptedResponses.load(script_path) if script_path.exists() else None
     # prefer multi-turn trajectories, then the latest steps
     entries.sort(key=lambda e: (len(e["trajectory"]["turns"]) > 1, e["step"]), reverse=True)
     samples = []
@@ -119,18 +137,16 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
         trajectory = Trajectory.from_extra_fields({EXTRA_FIELDS_KEY: entry["trajectory"]})
         video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
         turns = []
-        for t, turn in enumerate(trajectory.turns):
+        for t, (turn, preview) in enumerate(zip(trajectory.turns, turn_mask_previews(entry, trajectory))):
             indices = frames_shown(trajectory, t)
             key = video.get_frame(turn.seg_keyframe)
-            gt = record.decode_mask(turn.seg_keyframe)
-            pred = None
-            if t == len(trajectory.turns) - 1:
-                preview = np.asarray(entry["final_key_mask"], dtype=np.uint8).reshape(64, 64) * 255
-                pred = np.asarray(Image.fromarray(preview).resize(key.size, Image.NEAREST)) > 0
+            pred = None if preview is None else np.asarray(
+                Image.fromarray(preview.astype(np.uint8) * 255).resize(key.size, Image.NEAREST)) > 0
             turns.append(ReportTurn(frames=video.get_frames(indices), frame_indices=indices, keyframe_image=key,
-                                    pred_mask=pred, gt_mask=gt))
+                                    pred_mask=pred, gt_mask=record.decode_mask(turn.seg_keyframe)))
         samples.append(ReportSample(record=record, trajectory=trajectory, turns=turns, reward_terms=entry["terms"],
-                                    reward_total=entry["total"], step=entry["step"]))
+                                    reward_total=entry["total"], step=entry["step"],
+                                    scripted=is_scripted(entry, trajectory, script)))
     keep = ("videoseg/", "val-videoseg/", "actor/videoseg/")
     extra = {"actor/pg_loss", "actor/kl_loss", "actor/grad_norm", "critic/score/mean", "timing_s/step"}
     table = [StepMetrics(step=row.step,
@@ -139,13 +155,72 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
     return write_report(output_dir / "report.html", samples, table, title="VideoSEG-O3 CPU demo")
 
 
-def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None) -> int:
-    """The whole demo (see the module docstring); returns a process exit code."""
-    from .launch import compose_recipe, run_trainer
+@contextlib.contextmanager
+def console_to_log(log_path: Path) -> Iterator[TextIO]:
+    """Send everything written to this process's stdout/stderr — and so the output of every child process it
+    starts (Ray's raylet and workers, whose logs Ray also streams to the driver) — to ``log_path``; yield a stream
+    to the real console for the few lines the demo shows.
 
+    Works on file descriptors 1 and 2 (C extensions, subprocesses) and on ``sys.stdout``/``sys.stderr`` (Python
+    code, also where those were replaced); everything is restored on exit.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    streams = sys.stdout, sys.stderr
+    for stream in streams:
+        stream.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    console = os.fdopen(os.dup(saved[1]), "w", buffering=1)
+    with open(log_path, "a", buffering=1) as log:
+        try:
+            for fd in (1, 2):
+                os.dup2(log.fileno(), fd)
+            sys.stdout = sys.stderr = log
+            yield console
+        finally:
+            log.flush()
+            sys.stdout, sys.stderr = streams
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            console.close()
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last ``lines`` lines of a log file (shown when the trainer fails)."""
+    text = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return "\n".join(text[-lines:])
+
+
+def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None) -> int:
+    """The whole demo (see the module docstring); returns a process exit code.
+
+    The console shows the progress bar, one metrics row per step and the output paths; verl's resolved config,
+    its console logger and Ray's log stream go to ``<output_dir>/logs/trainer.log``.
+    """
     out = Path(output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    print(f"[demo] preparing synthetic data and tiny models in {out}", flush=True)
+    log_path = out / "logs" / "trainer.log"
+    print(f"[demo] output: {out}\n[demo] verl and Ray logs: {log_path}", flush=True)
+    started = time.time()
+    with console_to_log(log_path) as console:
+        try:
+            rows = _prepare_and_train(out, steps, overrides, console)
+        except BaseException:
+            print(f"[demo] training failed; last lines of {log_path}:\n{log_tail(log_path)}", file=console)
+            raise
+        report = build_report(out, rows)
+    print(f"[demo] {len(rows)} RL steps in {time.time() - started:.0f} s")
+    print(f"[demo] metrics: {out / 'metrics.jsonl'}\n[demo] report: {report}")
+    return 0
+
+
+def _prepare_and_train(out: Path, steps: int, overrides: list[str] | None, console: TextIO) -> list[StepMetrics]:
+    """Data, models, verl's trainer (Ray shut down before returning, so its exit messages stay in the log)."""
+    import ray
+
+    from .launch import compose_recipe, run_trainer
+
+    print("[demo] preparing synthetic data and tiny models", file=console)
     paths = prepare(out)
     metrics_path = out / "metrics.jsonl"
     metrics_path.unlink(missing_ok=True)
@@ -158,15 +233,12 @@ def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[st
         f"+actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses={paths['script']}",
         f"trainer.total_training_steps={steps}", f"trainer.default_local_dir={out / 'checkpoints'}",
         "trainer.logger=[console,file]", *(overrides or [])])
-    watcher = MetricsWatcher(metrics_path, steps)
+    watcher = MetricsWatcher(metrics_path, steps, console=console)
     watcher.start()
-    started = time.time()
     try:
         run_trainer(cfg)
     finally:
         watcher.stop()
-    report = build_report(out, watcher.rows)
-    print(f"[demo] {len(watcher.rows)} RL steps in {time.time() - started:.0f} s")
-    print(format_metrics_table(watcher.rows, TABLE_KEYS))
-    print(f"[demo] report: {report}")
-    return 0
+        if ray.is_initialized():
+            ray.shutdown()
+    return watcher.rows

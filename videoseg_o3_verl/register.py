@@ -8,6 +8,7 @@ the TaskRunner and every Ray worker, but swallows errors at DEBUG level. So regi
 
 from __future__ import annotations
 
+import importlib
 import logging
 import traceback
 
@@ -18,6 +19,11 @@ ERRORS: list[str] = []
 
 STATE: dict[str, bool] = {}
 """What was registered (``cpu_platform``, ``hf_rollout``, ``fixes``, ...)."""
+
+EXTENSION_MODULES = {"agent_loop": "videoseg_o3_verl.agent_loop", "engine": "videoseg_o3_verl.verl_ext.engine",
+                     "trainer": "videoseg_o3_verl.verl_ext.trainer"}
+"""Registration step → module whose import registers it with verl (``@register``, ``EngineRegistry``, ...).
+A module that fails to import, or does not exist, is a registration error that :func:`check` raises."""
 
 
 def _step(name: str, fn) -> None:
@@ -52,11 +58,8 @@ def register_all() -> None:
 
     _step("fixes", _fixes)
     _step("resolvers", register_resolvers)
-    for name, module in (("agent_loop", "videoseg_o3_verl.agent_loop"),
-                         ("engine", "videoseg_o3_verl.verl_ext.engine"),
-                         ("trainer", "videoseg_o3_verl.verl_ext.trainer"),
-                         ("reward_manager", "videoseg_o3_verl.verl_ext.reward_manager")):
-        _step(name, lambda module=module: _import_if_present(module))
+    for name, module in EXTENSION_MODULES.items():
+        _step(name, lambda module=module: importlib.import_module(module))
 
 
 def settings_json(node) -> str:
@@ -77,16 +80,6 @@ def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("videoseg_json", settings_json, replace=True)
-
-
-def _import_if_present(module: str) -> bool:
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        return False
-    importlib.import_module(module)
-    return True
 
 
 def check() -> dict[str, bool]:

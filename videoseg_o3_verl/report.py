@@ -4,8 +4,9 @@
 The report is ONE file: every image is inlined as a base64 PNG and the style sheet is embedded, so it can be
 mailed or opened offline. It holds a per-step metrics table, then, for each sampled trajectory: the query,
 per turn the assistant text (HTML-escaped, so ``<think>`` shows as text), the parsed action, thumbnails of the
-frames the policy saw in that turn, the predicted (red) vs ground-truth (green) keyframe mask overlay (overlap
-is yellow), and the table of reward terms.
+frames the policy saw in that turn, that turn's own predicted (red) vs ground-truth (green) keyframe mask overlay
+(overlap is yellow), and the table of reward terms. Trajectories that contain scripted replies (tests and demos)
+carry a visible "scripted" badge; the wide metrics table scrolls sideways.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "frames_shown",
     "overlay",
     "render_report",
+    "turn_mask_previews",
     "write_report",
 ]
 
@@ -91,6 +93,8 @@ class ReportSample:
     """Total reward (weighted sum of the terms)."""
     step: int
     """Training step the trajectory was sampled at."""
+    scripted: bool = False
+    """True when some turn is a scripted reply (not sampled from the policy): shown as a badge."""
 
 
 @dataclass
@@ -127,6 +131,41 @@ def frames_shown(trajectory: Trajectory, turn: int) -> list[int]:
         raise ValueError(f"frames_shown: turn {turn - 1} ended the episode (no observation), so there is no turn "
                          f"{turn}")
     return list(prev.observation_low_res) + [int(prev.observation_keyframe)]
+
+
+def turn_mask_previews(entry: Mapping[str, Any], trajectory: Trajectory) -> list[np.ndarray | None]:
+    """Each turn's own predicted keyframe mask preview ([S, S] bool, or None) from a trainer dump entry.
+
+    ``entry["turn_key_masks"]``: one item per turn, a flat 0/1 list of ``S·S`` values (that turn's last ``[SEG]``
+    decoded on that turn's keyframe) or None for a turn without ``[SEG]``. Older dumps only have
+    ``entry["final_key_mask"]``, the mask of the trajectory's last ``[SEG]``: it is given to the last turn that has
+    a ``[SEG]`` token (not blindly to the last turn), and earlier turns get None.
+
+    Example:
+        >>> from videoseg_o3_verl.trajectory import TurnRecord
+        >>> traj = Trajectory(24, [0], [0], turns=[TurnRecord(0, (0, 4), "", "select", seg_positions=[2]),
+        ...                                        TurnRecord(1, (9, 12), "", "invalid")])
+        >>> [m if m is None else m.tolist() for m in turn_mask_previews({"final_key_mask": [1, 0, 0, 1]}, traj)]
+        [[[True, False], [False, True]], None]
+    """
+    def square(flat) -> np.ndarray:
+        arr = np.asarray(flat, dtype=np.uint8).ravel()
+        side = math.isqrt(arr.size)
+        if side * side != arr.size or arr.size == 0:
+            raise ValueError(f"turn_mask_previews: a mask preview of {arr.size} values is not a square image")
+        return arr.reshape(side, side) > 0
+
+    turns = trajectory.turns
+    if "turn_key_masks" in entry:
+        masks = list(entry["turn_key_masks"])
+        if len(masks) != len(turns):
+            raise ValueError(f"turn_mask_previews: {len(masks)} turn masks for a trajectory of {len(turns)} turn(s)")
+        return [None if m is None else square(m) for m in masks]
+    out: list[np.ndarray | None] = [None] * len(turns)
+    last_seg = next((t for t in range(len(turns) - 1, -1, -1) if turns[t].seg_positions), None)
+    if last_seg is not None and entry.get("final_key_mask") is not None:
+        out[last_seg] = square(entry["final_key_mask"])
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -274,6 +313,9 @@ div.turn { border-left: 4px solid #88a; padding-left: 1em; margin: 1em 0; }
 pre.assistant { white-space: pre-wrap; background: #f6f6f6; padding: 0.5em; }
 div.thumbs figure, figure.overlay { display: inline-block; margin: 2px; text-align: center; font-size: small; }
 .legend-pred { color: #d00; } .legend-gt { color: #080; } .legend-both { color: #aa0; }
+div.table-scroll { overflow-x: auto; max-width: 100%; }
+span.scripted { background: #fc6; border: 1px solid #c80; border-radius: 3px; padding: 0 6px; font-size: small; }
+section.sample.scripted { border-top-color: #c80; }
 """
 
 
@@ -287,7 +329,7 @@ def _metrics_html(rows: Sequence[StepMetrics | Mapping[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(k)}</th>" for k in ["step", *keys])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in [step, *(values.get(k) for k in keys)])
                    + "</tr>" for step, values in parsed)
-    return f'<table class="metrics"><tr>{head}</tr>{body}</table>'
+    return f'<div class="table-scroll"><table class="metrics"><tr>{head}</tr>{body}</table></div>'
 
 
 def _mask_iou(pred: np.ndarray | None, gt: np.ndarray | None) -> float | None:
@@ -323,7 +365,8 @@ def _turn_html(sample: ReportSample, t: int) -> str:
         caption = (f'keyframe {int(rec.seg_keyframe)}: <span class="legend-pred">prediction</span> / '
                    '<span class="legend-gt">ground truth</span> / <span class="legend-both">both</span>'
                    + ("" if iou is None else f"; IoU {iou:.4f}")
-                   + ("" if view.pred_mask is not None else "; no [SEG] mask"))
+                   + ("" if view.pred_mask is not None
+                      else "; [SEG] mask not recorded" if rec.seg_positions else "; no [SEG] in this turn"))
         parts.append(f'<figure class="overlay">{_img(over, OVERLAY_SIDE, f"keyframe {rec.seg_keyframe} overlay")}'
                      f"<figcaption>{caption}</figcaption></figure>")
     parts.append("</div>")
@@ -337,12 +380,15 @@ def _sample_html(sample: ReportSample) -> str:
     terms = "".join(f'<tr><td class="name">{html.escape(name)}</td><td>{_fmt(value)}</td></tr>'
                     for name, value in sample.reward_terms.items())
     terms += f'<tr><th class="name">total</th><th>{_fmt(sample.reward_total)}</th></tr>'
-    head = (f"<h2>Step {int(sample.step)} — {html.escape(sample.record.name)}</h2>"
+    badge = (' <span class="scripted" title="some turns are scripted replies, not sampled from the policy">'
+             "scripted</span>" if sample.scripted else "")
+    head = (f"<h2>Step {int(sample.step)} — {html.escape(sample.record.name)}{badge}</h2>"
             f"<p><b>Query:</b> {html.escape(sample.record.expression)}</p>"
             f"<p>{sample.trajectory.num_frames} frames; {len(sample.trajectory.turns)} turn(s); "
             f"stopped: {html.escape(sample.trajectory.stop_reason or '-')}</p>")
     turns = "".join(_turn_html(sample, t) for t in range(len(sample.turns)))
-    return (f'<section class="sample">{head}{turns}<h3>Reward terms</h3>'
+    css = "sample scripted" if sample.scripted else "sample"
+    return (f'<section class="{css}">{head}{turns}<h3>Reward terms</h3>'
             f'<table class="rewards"><tr><th>term</th><th>value</th></tr>{terms}</table></section>')
 
 

@@ -4,8 +4,9 @@
 # Multi-node VideoSEG-O3 training on a Ray cluster (see recipes/launch/README.md for the full walk-through).
 #
 #   node 0:        bash recipes/launch/ray_cluster.sh head   [--num-gpus 8] [--port 6379] [--dashboard-port 8265]
+#                      [--dashboard-host 127.0.0.1] [--insecure-dashboard]
 #   nodes 1..N-1:  bash recipes/launch/ray_cluster.sh worker --address HEAD_IP:6379 [--num-gpus 8]
-#   any node:      bash recipes/launch/ray_cluster.sh submit --nnodes N [--address http://HEAD_IP:8265]
+#   head node:     bash recipes/launch/ray_cluster.sh submit --nnodes N [--address http://HEAD_IP:8265]
 #                      [--config-name qwen3vl_2b] [--gpus-per-node 8] [--env KEY=VALUE]... [--no-wait]
 #                      [-- HYDRA_OVERRIDES...]
 #   any node:      bash recipes/launch/ray_cluster.sh stop
@@ -14,6 +15,11 @@
 # as a Ray job, with the environment variables the plugin needs forwarded to every Ray process.
 # The plugin (`pip install videoseg-o3-verl[gpu]`) must be installed on EVERY node: verl loads it through the
 # `verl.plugins` entry point in each worker process.
+#
+# Security: the Ray dashboard accepts job submissions, i.e. it runs any command it is sent. It listens on
+# 127.0.0.1 unless `--dashboard-host` names another address, and a non-loopback address is refused unless Ray's
+# token authentication is on (RAY_AUTH_MODE=token, see recipes/launch/README.md) or `--insecure-dashboard` says
+# that the network is trusted.
 
 set -euo pipefail
 
@@ -23,14 +29,18 @@ PYTHON="${PYTHON:-$(command -v python || command -v python3 || echo python)}"
 usage() {
     cat <<EOF
 Usage:
-  $PROG head   [--num-gpus G] [--port P] [--dashboard-port D]
+  $PROG head   [--num-gpus G] [--port P] [--dashboard-port D] [--dashboard-host H] [--insecure-dashboard]
       Start the Ray head on this node (node 0). G defaults to the GPUs nvidia-smi lists.
+      The dashboard (job submission) listens on H = 127.0.0.1 by default. Any other H needs Ray's token
+      authentication (export RAY_AUTH_MODE=token on every node, same token everywhere) or the explicit
+      --insecure-dashboard (anyone who reaches H:D can run code on the cluster).
   $PROG worker --address HEAD_IP:PORT [--num-gpus G]
       Join this node to the cluster started by 'head'.
   $PROG submit --nnodes N [--address http://HEAD_IP:8265] [--config-name NAME] [--gpus-per-node G]
                [--env KEY=VALUE]... [--no-wait] [-- HYDRA_OVERRIDES...]
       Submit 'videoseg-o3 train --config-name NAME trainer.nnodes=N trainer.n_gpus_per_node=G ...' as a Ray job.
-      NAME defaults to qwen3vl_2b, G to 8, the address to \$RAY_ADDRESS or http://127.0.0.1:8265.
+      NAME defaults to qwen3vl_2b, G to 8, the address to \$RAY_ADDRESS or http://127.0.0.1:8265 (run it on
+      the head node, or through an SSH tunnel to the head's dashboard port).
       G is the number of TRAINING GPUs per node; data.train_batch_size x rollout.n (64 in the paper recipes)
       must divide by N x G. GPUs beyond N x G stay free, e.g. for the SAM2 reward service (README.md).
   $PROG stop
@@ -62,6 +72,25 @@ require_value() {
     [[ "$2" -ge 2 ]] || die "$1 needs a value"
 }
 
+is_loopback() {
+    case "$1" in
+        localhost | ::1 | 127.*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
+check_dashboard_host() {
+    # $1 = host, $2 = "1" when --insecure-dashboard was given
+    is_loopback "$1" && return 0
+    [[ "${RAY_AUTH_MODE:-}" == token ]] && return 0
+    [[ "$2" == 1 ]] && {
+        echo "$PROG: warning: dashboard on $1 without authentication; anyone who reaches it can run code" >&2
+        return 0
+    }
+    die "head: --dashboard-host $1 exposes unauthenticated job submission (remote code execution); export" \
+        "RAY_AUTH_MODE=token (Ray token authentication, recipes/launch/README.md) or pass --insecure-dashboard"
+}
+
 require_command() {
     command -v "$1" >/dev/null 2>&1 || die "'$1' not found on PATH ($2)"
 }
@@ -85,7 +114,7 @@ check_plugin() {
 }
 
 cmd_head() {
-    local num_gpus port dashboard_port
+    local num_gpus port dashboard_port dashboard_host=127.0.0.1 insecure=0
     num_gpus="$(detect_gpus)"
     port=6379
     dashboard_port=8265
@@ -94,6 +123,8 @@ cmd_head() {
             --num-gpus) require_value "$1" $#; num_gpus="$2"; shift 2 ;;
             --port) require_value "$1" $#; port="$2"; shift 2 ;;
             --dashboard-port) require_value "$1" $#; dashboard_port="$2"; shift 2 ;;
+            --dashboard-host) require_value "$1" $#; dashboard_host="$2"; shift 2 ;;
+            --insecure-dashboard) insecure=1; shift ;;
             -h | --help) usage; exit 0 ;;
             *) die "head: unknown argument '$1'" ;;
         esac
@@ -101,11 +132,17 @@ cmd_head() {
     require_positive_int --num-gpus "$num_gpus"
     require_positive_int --port "$port"
     require_positive_int --dashboard-port "$dashboard_port"
+    check_dashboard_host "$dashboard_host" "$insecure"
     require_command ray "pip install 'ray[default]'"
     check_plugin
     ray start --head --port="$port" --num-gpus="$num_gpus" \
-        --dashboard-host=0.0.0.0 --dashboard-port="$dashboard_port"
+        --dashboard-host="$dashboard_host" --dashboard-port="$dashboard_port"
     echo "Ray head is up. Join workers with: $PROG worker --address $(hostname -I 2>/dev/null | awk '{print $1}'):$port"
+    echo "Dashboard / job submission: http://$dashboard_host:$dashboard_port"
+    if [[ "${RAY_AUTH_MODE:-}" == token ]]; then
+        echo "Token authentication is on: give every node and client the same token (ray get-auth-token; copy" \
+            "~/.ray/auth_token or export RAY_AUTH_TOKEN) and export RAY_AUTH_MODE=token there too."
+    fi
 }
 
 cmd_worker() {

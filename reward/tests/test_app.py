@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
 import uvicorn
+from _loopback import LoopbackServer
 from videoseg_reward import __version__
 from videoseg_reward.app import ServiceSettings, build_app, main
 from videoseg_reward.client import RewardClient, RewardServiceError
@@ -23,32 +21,11 @@ FRAMES = [0, 3, 5]
 KEYFRAME = 3
 
 
-class _Server:
-    """uvicorn serving ``app`` on a free 127.0.0.1 port in a daemon thread."""
-
-    def __init__(self, app):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-
-    def close(self):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def server(shared_scorer, video_root):
     settings = ServiceSettings(video_roots=(str(video_root),), max_body_bytes=256 * 1024, max_frames=6,
                                max_prompts=3)
-    srv = _Server(build_app(shared_scorer, settings))
+    srv = LoopbackServer(build_app(shared_scorer, settings))
     yield srv
     srv.close()
 
@@ -71,7 +48,8 @@ def _segment_body(path, **extra):
 
 def test_app_health_and_version(client, shared_scorer):
     assert client.health() == {"status": "ok", "device": "cpu"}
-    assert client.version() == {"package": __version__, "model_version": shared_scorer.version, "image_size": 256}
+    assert client.version() == {"package": __version__, "model_version": shared_scorer.version, "image_size": 256,
+                                "queue_depth": 0}
 
 
 def test_app_segment_matches_scorer(client, shared_scorer, video_root):
@@ -126,7 +104,8 @@ def test_app_rejects_paths_outside_roots_with_403(server, video_root, tmp_path):
     ({"gt_masks": [None, None]}, 422, "gt_masks: expected a list of 3 per-frame RLEs"),  # 2 frames for 3
     ({"gt_masks": [{"size": [64, 80], "counts": [5120]}] * 1000}, 422, "got 1000"),  # rejected before decoding
     ({"prompts": {"type": "mask", "masks": [{"size": [64, 80], "counts": "x"}]}}, 422, "prompts.masks[0]"),
-    ({"prompts": {"type": "mask", "masks": [encode_mask(np.ones((8, 8)))]}}, 422, "does not match the frame size"),
+    ({"prompts": {"type": "mask", "masks": [encode_mask(np.ones((8, 8)))]}}, 422,
+     "prompts.masks[0]: RLE size [8, 8] does not match the expected size [64, 80]"),
     ({"mode": "video"}, 422, "mode: expected one of ['image', 'propagate']"),
     ({"keyframe": 99}, 422, "keyframe"),
     ({"frame_indices": None}, 422, "request covers 8 frames; the limit is 6"),
@@ -162,7 +141,7 @@ def test_app_decoder_weights_disabled_by_default(client, shared_scorer):
 
 def test_app_decoder_weights_update_and_validation(sam2_checkpoint, video_root):
     scorer = Sam2Scorer(sam2_checkpoint, device="cpu", video_roots=[video_root])
-    srv = _Server(build_app(scorer, ServiceSettings(video_roots=(str(video_root),), allow_decoder_updates=True)))
+    srv = LoopbackServer(build_app(scorer, ServiceSettings(video_roots=(str(video_root),), allow_decoder_updates=True)))
     try:
         with RewardClient(srv.url) as client:
             weights = scorer.decoder_state_dict()
@@ -176,7 +155,8 @@ def test_app_decoder_weights_update_and_validation(sam2_checkpoint, video_root):
                 with pytest.raises(RewardServiceError) as info:
                     client.update_decoder_weights(sd, version)
                 assert info.value.status == 422 and detail in info.value.detail
-        r = httpx.post(f"{srv.url}/decoder_weights", params={"version": 9}, content=b"garbage")
+        r = httpx.post(f"{srv.url}/decoder_weights", params={"version": 9}, content=b"garbage",
+                       headers={"content-type": "application/octet-stream"})
         assert r.status_code == 422 and "not a torch.save'd state dict" in r.json()["detail"]
     finally:
         srv.close()
@@ -184,7 +164,7 @@ def test_app_decoder_weights_update_and_validation(sam2_checkpoint, video_root):
 
 def test_app_request_timeout_gives_504(shared_scorer, video_root):
     settings = ServiceSettings(video_roots=(str(video_root),), request_timeout_s=1e-4)
-    srv = _Server(build_app(shared_scorer, settings))
+    srv = LoopbackServer(build_app(shared_scorer, settings))
     try:
         r = httpx.post(f"{srv.url}/segment", json=_segment_body("clip", mode="propagate", frame_indices=None))
         assert r.status_code == 504 and "time limit" in r.json()["detail"]

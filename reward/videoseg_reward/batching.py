@@ -8,8 +8,14 @@
   a request whose id has completed gets the cached outcome (result or exception) from
   :class:`CompletedCache`. So a retry after a lost reply never computes twice (within one process: the
   cache does not survive an actor restart).
+* A caller that stops waiting (its ``submit`` is cancelled: a timeout or a client disconnect) withdraws its
+  request: a queued request is dropped, a running one is flagged so the scorer stops at the next frame
+  (:meth:`MicroBatcher.is_cancelled`). Joined callers keep the computation alive until the last one leaves.
+  ``max_queue`` bounds the requests queued or running (:class:`QueueFullError` beyond, HTTP 503).
 * :func:`process_batch` runs a batch on a :class:`~videoseg_reward.scorer.Sam2Scorer`: requests on the same
-  video are grouped and the union of their frames is encoded once (batched) before the requests run.
+  video are grouped and the union of their frames is encoded once (batched) before the requests run;
+  image-mode requests with embedding or box prompts on the same video are decoded together as one
+  multi-object call (one mask-decoder pass per frame for the whole group) and split again.
 """
 
 from __future__ import annotations
@@ -21,7 +27,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
+
+
+class QueueFullError(RuntimeError):
+    """More requests are queued or running than the batcher's ``max_queue`` (the HTTP app answers 503)."""
+
+
+class RequestCancelled(RuntimeError):
+    """Every caller of a request stopped waiting before it ran to the end (never cached as an outcome)."""
 
 
 def _approx_nbytes(value: Any) -> int:
@@ -81,24 +97,46 @@ class MicroBatcher:
         window_s: how long the first request of a batch waits for company.
         max_batch: most requests per batch.
         completed: the cache of finished outcomes (a new :class:`CompletedCache` by default).
+        max_queue: most distinct requests queued or running at once (``None`` = unbounded); a new request
+            beyond it raises :class:`QueueFullError` at once.
     """
 
     def __init__(self, process: Callable[[list[Any]], list[Any]], *, key: Callable[[Any], str] = lambda r: r.request_id,
-                 window_s: float = 0.005, max_batch: int = 16, completed: CompletedCache | None = None):
-        if window_s < 0 or max_batch < 1:
-            raise ValueError(f"window_s must be >= 0 and max_batch >= 1, got {window_s} and {max_batch}")
+                 window_s: float = 0.005, max_batch: int = 16, completed: CompletedCache | None = None,
+                 max_queue: int | None = None):
+        if window_s < 0 or max_batch < 1 or (max_queue is not None and max_queue < 1):
+            raise ValueError(f"window_s must be >= 0 and max_batch, max_queue >= 1, got {window_s}, {max_batch} "
+                             f"and {max_queue}")
         self.process, self.key, self.window_s, self.max_batch = process, key, window_s, max_batch
+        self.max_queue = max_queue
         self.completed = completed or CompletedCache()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam2-batch")
         self._pending: list[tuple[Any, asyncio.Future]] = []
         self._inflight: dict[str, asyncio.Future] = {}
+        self._waiters: dict[str, int] = {}
+        self._cancelled: set[str] = set()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
         self.stats = {"submitted": 0, "batches": 0, "computed": 0, "max_batch_size": 0, "cache_hits": 0,
-                      "joined_inflight": 0, "started": 0}
+                      "joined_inflight": 0, "started": 0, "cancelled": 0, "rejected_full": 0}
+
+    @property
+    def depth(self) -> int:
+        """Distinct requests queued or running."""
+        return len(self._inflight)
+
+    def is_cancelled(self, request_id: str) -> bool:
+        """True once every caller of ``request_id`` has stopped waiting (thread-safe read; poll it while working)."""
+        return request_id in self._cancelled
 
     async def submit(self, request: Any) -> Any:
-        """Process ``request`` (batched with concurrent ones) and return its result or raise its exception."""
+        """Process ``request`` (batched with concurrent ones) and return its result or raise its exception.
+
+        Cancelling the awaiting task withdraws the request once no other caller waits for the same id.
+
+        Raises:
+            QueueFullError: ``max_queue`` requests are already queued or running.
+        """
         self.stats["submitted"] += 1
         rid = self.key(request)
         if rid in self.completed:
@@ -108,13 +146,41 @@ class MicroBatcher:
         if future is not None:
             self.stats["joined_inflight"] += 1
         else:
+            if self.max_queue is not None and len(self._inflight) >= self.max_queue:
+                self.stats["rejected_full"] += 1
+                raise QueueFullError(f"{len(self._inflight)} requests are queued or running; the limit is "
+                                     f"{self.max_queue}")
             future = asyncio.get_running_loop().create_future()
             self._inflight[rid] = future
             self._pending.append((request, future))
             self._ensure_worker()
             self._wakeup.set()
-        ok, value = await asyncio.shield(future)
+        self._waiters[rid] = self._waiters.get(rid, 0) + 1
+        try:
+            ok, value = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            self._withdraw(rid, future)
+            raise
+        finally:
+            left = self._waiters.get(rid, 1) - 1
+            if left > 0:
+                self._waiters[rid] = left
+            else:
+                self._waiters.pop(rid, None)
         return self._unwrap(ok, value)
+
+    def _withdraw(self, rid: str, future: asyncio.Future) -> None:
+        """The last caller of ``rid`` left: drop it from the queue, or flag it so the running batch stops it."""
+        if self._waiters.get(rid, 0) > 1 or future.done():
+            return
+        self.stats["cancelled"] += 1
+        queued = [i for i, (r, _) in enumerate(self._pending) if self.key(r) == rid]
+        if queued:
+            del self._pending[queued[0]]
+            self._inflight.pop(rid, None)
+            future.set_result((False, RequestCancelled(f"request {rid} was withdrawn before it ran")))
+        else:
+            self._cancelled.add(rid)
 
     async def run_exclusive(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the worker thread, between batches (e.g. a weight update)."""
@@ -154,7 +220,9 @@ class MicroBatcher:
                     raise
                 for (request, future), (ok, value) in zip(batch, outcomes, strict=True):
                     rid = self.key(request)
-                    self.completed.put(rid, ok, value)
+                    if not isinstance(value, RequestCancelled) and rid not in self._cancelled:
+                        self.completed.put(rid, ok, value)
+                    self._cancelled.discard(rid)
                     self._inflight.pop(rid, None)
                     if not future.done():
                         future.set_result((ok, value))
@@ -179,12 +247,20 @@ def _needed_frames(request: Any) -> list[int] | None:
     return sorted({int(i) for i in request.frame_indices} | {int(request.keyframe)})
 
 
-def process_batch(scorer: Any, requests: Sequence[Any]) -> list[Any]:
+MERGEABLE_PROMPTS = ("embedding", "box")
+"""Prompt kinds whose image-mode requests on one video are decoded together (every frame is decoded on its own
+with the same prompt, so one multi-object call gives each request exactly its own masks)."""
+
+
+def process_batch(scorer: Any, requests: Sequence[Any], *, merge: bool = True,
+                  should_stop: Callable[[Any], bool] | None = None) -> list[Any]:
     """Run ``segment``/``score`` requests on a :class:`~videoseg_reward.scorer.Sam2Scorer`.
 
     Requests are grouped by video; each group's frames are encoded together first (one batched pass when they
-    fit in the feature cache), then each request runs and hits the cache. Returns one result or exception per
-    request, in order.
+    fit in the feature cache). With ``merge``, image-mode requests with :data:`MERGEABLE_PROMPTS` of a group run
+    as one multi-object ``segment`` over the union of their frames and are split again; the others run one by
+    one and hit the cache. ``should_stop(request)`` is polled between frames (a cancelled request stops).
+    Returns one result or exception per request, in order.
     """
     results: list[Any] = [None] * len(requests)
     groups: dict[str, list[int]] = defaultdict(list)
@@ -199,22 +275,88 @@ def process_batch(scorer: Any, requests: Sequence[Any]) -> list[Any]:
             frames = sorted(set().union(*wanted))
             if len(frames) <= scorer.feature_cache_frames:
                 try:
-                    scorer.prefetch(requests[idxs[0]].video, frames)
-                except (ValueError, IndexError) as err:
-                    # an invalid index: each request below reports its own error precisely
+                    scorer.prefetch(requests[idxs[0]].video, frames,
+                                    should_stop=_all_stopped([requests[i] for i in idxs], should_stop))
+                except Exception as err:  # noqa: BLE001 - each request below reports its own error precisely
                     logger.debug("prefetch skipped: %s", err)
+        mergeable = [i for i in idxs if merge and _mergeable(requests[i])]
+        if len(mergeable) > 1:
+            for i, outcome in zip(mergeable, _run_merged(scorer, [requests[i] for i in mergeable], should_stop),
+                                  strict=True):
+                results[i] = outcome
         for i in idxs:
-            results[i] = _run_one(scorer, requests[i])
+            if results[i] is None:
+                results[i] = _run_one(scorer, requests[i], should_stop)
     return results
 
 
-def _run_one(scorer: Any, request: Any) -> Any:
+def _mergeable(request: Any) -> bool:
+    return request.mode == "image" and request.prompts.kind in MERGEABLE_PROMPTS and not request.inject_per_frame
+
+
+def _all_stopped(requests: Sequence[Any], should_stop: Callable[[Any], bool] | None) -> Callable[[], bool] | None:
+    if should_stop is None:
+        return None
+    return lambda: all(should_stop(r) for r in requests)
+
+
+def _run_merged(scorer: Any, requests: Sequence[Any], should_stop: Callable[[Any], bool] | None) -> list[Any]:
+    """Image-mode requests of one video as one multi-object call; ``None`` for a request to run on its own."""
+    from videoseg_reward.masks import score_masks
+    from videoseg_reward.schemas import Prompts, SegmentResult, check_frame_indices
+
+    num_frames = scorer.probe(requests[0].video)[0]
+    valid, outcomes = [], [None] * len(requests)
+    for j, r in enumerate(requests):
+        try:
+            check_frame_indices(r.frame_indices, num_frames)
+            if isinstance(r.keyframe, bool) or not 0 <= int(r.keyframe) < num_frames:
+                raise ValueError("keyframe out of range")
+            valid.append(j)
+        except (ValueError, TypeError):
+            pass  # runs alone and gets its own precise error
+    kinds = {requests[j].prompts.kind for j in valid}
+    if len(valid) < 2 or len(kinds) != 1:
+        return outcomes
+    group = [requests[j] for j in valid]
+    if any(r.frame_indices is None for r in group):
+        union = None
+    else:
+        union = sorted(set().union(*({int(i) for i in r.frame_indices} | {int(r.keyframe)} for r in group)))
+    field = "embeddings" if kinds == {"embedding"} else "boxes"
+    stacked = np.concatenate([getattr(r.prompts, field) for r in group])
+    prompts = Prompts("embedding", embeddings=stacked) if field == "embeddings" else Prompts("box", boxes=stacked)
+    try:
+        merged = scorer.segment(group[0].video, prompts, "image", int(group[0].keyframe), union,
+                                should_stop=_all_stopped(group, should_stop))
+    except Exception as err:  # noqa: BLE001 - each request then runs alone for its own precise outcome
+        logger.debug("merged image-mode call failed (%s); running the requests one by one", err)
+        return outcomes
+    position = {f: k for k, f in enumerate(merged.frame_indices)}
+    start = 0
+    for j, r in zip(valid, group, strict=True):
+        n = r.prompts.num_objects
+        own = merged.masks[start:start + n]
+        start += n
+        frames = tuple(int(i) for i in r.frame_indices) if r.frame_indices is not None else tuple(range(num_frames))
+        result = SegmentResult(masks=own[:, [position[f] for f in frames]],
+                               keyframe_masks=own[:, position[int(r.keyframe)]], frame_indices=frames,
+                               keyframe=int(r.keyframe), mode="image", model_version=merged.model_version)
+        try:
+            outcomes[j] = score_masks(result, r.gt_masks, r.gt_keyframe) if r.is_score else result
+        except Exception as err:  # noqa: BLE001 - this request's own outcome (e.g. malformed GT)
+            outcomes[j] = err
+    return outcomes
+
+
+def _run_one(scorer: Any, request: Any, should_stop: Callable[[Any], bool] | None = None) -> Any:
+    stop = (lambda: should_stop(request)) if should_stop is not None else None
     try:
         if request.is_score:
             return scorer.score(request.video, request.prompts, request.mode, request.keyframe, request.gt_masks,
                                 request.frame_indices, gt_keyframe=request.gt_keyframe,
-                                inject_per_frame=request.inject_per_frame)
+                                inject_per_frame=request.inject_per_frame, should_stop=stop)
         return scorer.segment(request.video, request.prompts, request.mode, request.keyframe, request.frame_indices,
-                              inject_per_frame=request.inject_per_frame)
+                              inject_per_frame=request.inject_per_frame, should_stop=stop)
     except Exception as err:  # noqa: BLE001 - returned to (and raised for) this request's caller
         return err

@@ -17,6 +17,10 @@ import httpx
 from videoseg_reward.schemas import Prompts, SegmentRequest, SegmentResult, VideoRef, as_prompts, request_to_json
 
 
+TOKEN_FILE_ENV = "VIDEOSEG_REWARD_TOKEN_FILE"
+"""Environment variable naming the bearer-token file (read by the client and by the server's CLI)."""
+
+
 class RewardServiceError(RuntimeError):
     """The server answered with an error status; ``status`` and ``detail`` are the server's."""
 
@@ -31,11 +35,17 @@ class RewardClient:
     Args:
         base_url: e.g. ``"http://127.0.0.1:8000"``.
         timeout: seconds per HTTP call.
+        token: bearer token of a server started with ``--token-file``; default: the file named by
+            ``$VIDEOSEG_REWARD_TOKEN_FILE`` when set, else none.
     """
 
-    def __init__(self, base_url: str, timeout: float = 300.0):
+    def __init__(self, base_url: str, timeout: float = 300.0, token: str | None = None):
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        if token is None and os.environ.get(TOKEN_FILE_ENV):
+            with open(os.environ[TOKEN_FILE_ENV], encoding="utf-8") as f:
+                token = f.read().strip()
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def close(self) -> None:
         """Close the connection pool."""

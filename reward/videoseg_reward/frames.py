@@ -30,6 +30,49 @@ class PathNotAllowedError(PermissionError):
     """A video path resolves outside every configured root (the HTTP app maps it to 403)."""
 
 
+class VideoDecodeError(ValueError):
+    """A video or frame file exists but cannot be decoded (corrupt, truncated, empty, not a video)."""
+
+
+MAX_PATH_CHARS = 4096
+"""Longest video path accepted (the usual ``PATH_MAX``); each component must also fit ``NAME_MAX`` (255 bytes)."""
+
+
+def check_path_text(path: str, name: str = "video.path") -> str:
+    """Reject path strings no file system call should see: empty, NUL bytes, lone surrogates (not UTF-8),
+    longer than :data:`MAX_PATH_CHARS`, or with a component over 255 bytes (``ENAMETOOLONG``).
+
+    Raises:
+        ValueError: naming the problem (never echoing the path itself, which may not be printable).
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{name}: expected a non-empty string")
+    if "\0" in path:
+        raise ValueError(f"{name}: contains a NUL character")
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name}: is not valid UTF-8 (contains a lone surrogate)") from None
+    if len(encoded) > MAX_PATH_CHARS:
+        raise ValueError(f"{name}: {len(encoded)} bytes long; the limit is {MAX_PATH_CHARS}")
+    longest = max(len(part) for part in encoded.split(b"/"))
+    if longest > 255:
+        raise ValueError(f"{name}: a path component is {longest} bytes long; the limit is 255")
+    return path
+
+
+def check_file_under_roots(file: Path, roots: Sequence[str | os.PathLike] | None) -> Path:
+    """Resolve one file that is about to be opened (symlinks included) and check it lies under ``roots``.
+
+    A frame file inside an allowed folder may be a symlink to a file elsewhere: the folder check alone does not
+    cover it. ``roots=None`` only resolves.
+    """
+    resolved = Path(file).resolve()
+    if roots is not None and not any(_is_under(resolved, Path(os.fspath(r)).resolve()) for r in roots):
+        raise PathNotAllowedError(f"frame file {Path(file).name!r} resolves outside the allowed roots")
+    return resolved
+
+
 def _is_under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -56,7 +99,16 @@ def resolve_under_roots(path: str | os.PathLike, roots: Sequence[str | os.PathLi
         ...     print("403")
         403
     """
-    raw = Path(os.fspath(path))
+    raw = Path(check_path_text(os.fspath(path)))
+    try:
+        return _resolve_under_roots(raw, roots)
+    except OSError as err:
+        if isinstance(err, (FileNotFoundError, PermissionError)):
+            raise
+        raise ValueError(f"video path cannot be resolved: {err.strerror or type(err).__name__}") from None
+
+
+def _resolve_under_roots(raw: Path, roots: Sequence[str | os.PathLike] | None) -> Path:
     if roots is None:
         resolved = raw.resolve()
         if not resolved.exists():
@@ -74,30 +126,50 @@ def resolve_under_roots(path: str | os.PathLike, roots: Sequence[str | os.PathLi
     raise FileNotFoundError(f"video path does not exist: {raw}")
 
 
-def list_frame_files(folder: str | os.PathLike, frame_ids: Sequence[str] | None = None) -> list[Path]:
-    """Image files of a frames folder, in frame order.
+MAX_VIDEO_FRAMES = 100_000
+"""Default bound on the frames of one video (a folder listing or ``frame_ids``): larger inputs are refused
+before any file is touched."""
+
+
+def list_frame_files(folder: str | os.PathLike, frame_ids: Sequence[str] | None = None,
+                     roots: Sequence[str | os.PathLike] | None = None,
+                     max_frames: int = MAX_VIDEO_FRAMES) -> list[Path]:
+    """Image files of a frames folder, in frame order, each resolved and checked against ``roots``.
 
     Args:
         folder: directory holding one image per frame.
         frame_ids: optional file names or stems (``"00005"`` matches ``00005.jpg``); frame ``i`` is the file
             of ``frame_ids[i]``. Ids must be plain names (no ``/`` or ``..``).
+        roots: allowed roots every file must resolve under (a frame may be a symlink); ``None`` = no check.
+        max_frames: most frames accepted (``ValueError`` above, checked before any file is looked at).
 
     Raises:
         FileNotFoundError: no image files, or an id has no matching file.
-        ValueError: an id is not a plain file name.
+        PathNotAllowedError: a frame file resolves outside ``roots``.
+        ValueError: an id is not a plain file name, or too many frames.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"frames folder does not exist: {folder}")
+        raise FileNotFoundError(f"frames folder does not exist: {folder.name!r}")
+    if frame_ids is not None and len(frame_ids) > max_frames:
+        raise ValueError(f"video.frame_ids: {len(frame_ids)} frames; the limit is {max_frames}")
     if frame_ids is None:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        files = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                    files.append(folder / entry.name)
+                    if len(files) > max_frames:
+                        raise ValueError(f"frames folder {folder.name!r} holds more than {max_frames} frames")
+        files = sorted(f for f in files if f.is_file())
         if not files:
-            raise FileNotFoundError(f"frames folder {folder} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
-        return files
+            raise FileNotFoundError(f"frames folder {folder.name!r} holds no image files "
+                                    f"({', '.join(IMAGE_EXTENSIONS)})")
+        return [check_file_under_roots(f, roots) for f in files]
     files = []
     for fid in frame_ids:
         if not isinstance(fid, str) or not fid or "/" in fid or "\\" in fid or fid in (".", ".."):
-            raise ValueError(f"frame id {fid!r} in {folder} is not a plain file name")
+            raise ValueError(f"frame id {fid!r} in {folder.name!r} is not a plain file name")
         direct = folder / fid
         if direct.suffix.lower() in IMAGE_EXTENSIONS and direct.is_file():
             files.append(direct)
@@ -105,29 +177,49 @@ def list_frame_files(folder: str | os.PathLike, frame_ids: Sequence[str] | None 
         match = next((folder / f"{fid}{ext}" for ext in IMAGE_EXTENSIONS if (folder / f"{fid}{ext}").is_file()),
                      None)
         if match is None:
-            raise FileNotFoundError(f"frame id {fid!r} has no image file in {folder}")
+            raise FileNotFoundError(f"frame id {fid!r} has no image file in {folder.name!r}")
         files.append(match)
-    return files
+    return [check_file_under_roots(f, roots) for f in files]
 
 
-def count_frames(path: str | os.PathLike, frame_ids: Sequence[str] | None = None) -> int:
+def count_frames(path: str | os.PathLike, frame_ids: Sequence[str] | None = None,
+                 roots: Sequence[str | os.PathLike] | None = None, max_frames: int = MAX_VIDEO_FRAMES) -> int:
     """Number of frames of a frames folder (or of its ``frame_ids``) or of a video file."""
+    return probe_video(path, frame_ids, roots, max_frames)[0]
+
+
+def probe_video(path: str | os.PathLike, frame_ids: Sequence[str] | None = None,
+                roots: Sequence[str | os.PathLike] | None = None,
+                max_frames: int = MAX_VIDEO_FRAMES) -> tuple[int, int, int]:
+    """``(num_frames, height, width)`` of a frames folder or video file, from headers only (no pixel decoding).
+
+    Raises:
+        VideoDecodeError: the first frame or the video container cannot be read.
+        ValueError: more than ``max_frames`` frames, or ``frame_ids`` given for a video file.
+    """
     path = Path(path)
     if path.is_dir():
-        return len(list_frame_files(path, frame_ids))
+        files = list_frame_files(path, frame_ids, roots, max_frames)
+        height, width = _image_size(files[0])
+        return len(files), height, width
     if frame_ids is not None:
-        raise ValueError(f"frame_ids are only meaningful for a frames folder, got a file: {path}")
-    return _video_length(path)
+        raise ValueError(f"video.frame_ids: only meaningful for a frames folder, got the file {path.name!r}")
+    num_frames, height, width = _video_probe(check_file_under_roots(path, roots))
+    if num_frames > max_frames:
+        raise ValueError(f"video {path.name!r} has {num_frames} frames; the limit is {max_frames}")
+    return num_frames, height, width
 
 
 def read_frames(path: str | os.PathLike, indices: Sequence[int] | None = None,
-                frame_ids: Sequence[str] | None = None) -> np.ndarray:
+                frame_ids: Sequence[str] | None = None, roots: Sequence[str | os.PathLike] | None = None,
+                max_frames: int = MAX_VIDEO_FRAMES) -> np.ndarray:
     """Read frames as ``[T, H, W, 3]`` uint8 RGB.
 
     Args:
         path: a frames folder or a video file.
         indices: frame positions to read (in this order); ``None`` reads all.
         frame_ids: see :func:`list_frame_files` (folders only).
+        roots, max_frames: see :func:`list_frame_files`; every file opened is checked against ``roots``.
 
     Raises:
         IndexError: an index is out of range (message names the path and the length).
@@ -135,14 +227,14 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | None = None,
     """
     path = Path(path)
     if path.is_dir():
-        files = list_frame_files(path, frame_ids)
+        files = list_frame_files(path, frame_ids, roots, max_frames)
         idx = _check_indices(indices, len(files), path)
         return _stack([_read_image(files[i]) for i in idx], path)
     if not path.is_file():
-        raise FileNotFoundError(f"video path does not exist: {path}")
+        raise FileNotFoundError(f"video path does not exist: {path.name!r}")
     if frame_ids is not None:
-        raise ValueError(f"frame_ids are only meaningful for a frames folder, got a file: {path}")
-    return _read_video(path, indices)
+        raise ValueError(f"video.frame_ids: only meaningful for a frames folder, got the file {path.name!r}")
+    return _read_video(check_file_under_roots(path, roots), indices)
 
 
 def video_cache_key(path: str | os.PathLike, frame_ids: Sequence[str] | None = None) -> str:
@@ -167,14 +259,14 @@ def _check_indices(indices: Sequence[int] | None, length: int, path: Path) -> li
     out = [int(i) for i in indices]
     bad = [i for i in out if not 0 <= i < length]
     if bad:
-        raise IndexError(f"frame indices {bad[:5]} out of range for {path} with {length} frames")
+        raise IndexError(f"frame indices {bad[:5]} out of range for {path.name!r} with {length} frames")
     return out
 
 
 def _stack(frames: list[np.ndarray], path: Path) -> np.ndarray:
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
-        raise ValueError(f"frames of {path} have different sizes: {sorted(shapes)}")
+        raise ValueError(f"frames of {path.name!r} have different sizes: {sorted(shapes)}")
     if not frames:
         return np.zeros((0, 0, 0, 3), np.uint8)
     return np.stack(frames).astype(np.uint8, copy=False)
@@ -186,40 +278,77 @@ def _read_image(file: Path) -> np.ndarray:
     try:
         with Image.open(file) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except OSError as err:
-        raise ValueError(f"frame file {file} could not be decoded: {err}") from err
+    except (OSError, ValueError, SyntaxError) as err:  # PIL raises all three for broken files
+        raise VideoDecodeError(f"frame file {file.name!r} could not be decoded ({type(err).__name__})") from None
 
 
-def _video_length(path: Path) -> int:
+def _image_size(file: Path) -> tuple[int, int]:
+    """``(height, width)`` from the image header (nothing is decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as img:
+            width, height = img.size
+    except (OSError, ValueError, SyntaxError) as err:
+        raise VideoDecodeError(f"frame file {file.name!r} could not be read ({type(err).__name__})") from None
+    return int(height), int(width)
+
+
+def _decord():
     try:
         import decord
     except ImportError:
-        decord = None
-    if decord is not None:
-        return len(decord.VideoReader(str(path), num_threads=1))
-    import av
+        return None
+    return decord
 
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        if stream.frames:
-            return int(stream.frames)
-        return sum(1 for _ in container.decode(stream))
+
+def _video_probe(path: Path) -> tuple[int, int, int]:
+    """``(num_frames, height, width)`` of a video file; every decoder error becomes :class:`VideoDecodeError`."""
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"video file {path.name!r} is empty")
+    try:
+        decord = _decord()
+        if decord is not None:
+            reader = decord.VideoReader(str(path), num_threads=1)
+            height, width = reader[0].shape[:2] if len(reader) else (0, 0)
+            return len(reader), int(height), int(width)
+        import av
+
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"file {path.name!r} has no video stream")
+            stream = container.streams.video[0]
+            num = int(stream.frames) or sum(1 for _ in container.decode(stream))
+            return num, int(stream.height), int(stream.width)
+    except VideoDecodeError:
+        raise
+    except Exception as err:  # noqa: BLE001 - decoders raise many types (DECORDError, av.error.*, RuntimeError)
+        raise VideoDecodeError(f"video file {path.name!r} could not be decoded ({type(err).__name__}: "
+                               "corrupt, truncated or not a video)") from None
 
 
 def _read_video(path: Path, indices: Sequence[int] | None) -> np.ndarray:
+    num_frames = _video_probe(path)[0]
+    if num_frames == 0:
+        raise VideoDecodeError(f"video file {path.name!r} holds no frames")
+    idx = _check_indices(indices, num_frames, path)
     try:
-        import decord
-    except ImportError:
-        decord = None
-    if decord is not None:
-        reader = decord.VideoReader(str(path), num_threads=1)
-        idx = _check_indices(indices, len(reader), path)
-        if not idx:
-            return np.zeros((0, 0, 0, 3), np.uint8)
-        return reader.get_batch(idx).asnumpy().astype(np.uint8, copy=False)
-    import av
+        decord = _decord()
+        if decord is not None:
+            reader = decord.VideoReader(str(path), num_threads=1)
+            return reader.get_batch(idx).asnumpy().astype(np.uint8, copy=False)
+        import av
 
-    with av.open(str(path)) as container:
-        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
-    idx = _check_indices(indices, len(decoded), path)
-    return _stack([decoded[i] for i in idx], path)
+        wanted, frames = set(idx), {}
+        with av.open(str(path)) as container:
+            for i, frame in enumerate(container.decode(container.streams.video[0])):
+                if i in wanted:
+                    frames[i] = frame.to_ndarray(format="rgb24")
+                if len(frames) == len(wanted):
+                    break
+    except Exception as err:  # noqa: BLE001 - see _video_probe
+        raise VideoDecodeError(f"video file {path.name!r} could not be decoded ({type(err).__name__})") from None
+    missing = [i for i in idx if i not in frames]
+    if missing:
+        raise VideoDecodeError(f"video file {path.name!r} ends before frame {missing[0]} (truncated?)")
+    return _stack([frames[i] for i in idx], path)

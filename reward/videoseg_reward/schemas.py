@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from videoseg_reward.frames import MAX_VIDEO_FRAMES, check_path_text
 from videoseg_reward.masks import decode_rle, decode_rle_list, encode_mask, encode_masks
 
 MODES = ("image", "propagate")
@@ -238,10 +239,12 @@ def prompts_to_json(prompts: Prompts) -> dict[str, Any]:
     return {"type": "mask", "masks": [encode_mask(m) for m in prompts.masks]}
 
 
-def prompts_from_json(data: Any, max_objects: int | None = None) -> Prompts:
+def prompts_from_json(data: Any, max_objects: int | None = None,
+                      frame_size: tuple[int, int] | None = None) -> Prompts:
     """Parse the JSON form of prompts (see the module docstring); ``ValueError`` names the bad field.
 
-    ``max_objects`` rejects longer prompt lists before anything is decoded (untrusted input).
+    ``max_objects`` rejects longer prompt lists, and ``frame_size`` (the video's ``(H, W)``) mask RLEs of any
+    other size, before anything is decoded (untrusted input).
     """
     if not isinstance(data, dict):
         raise ValueError(f"prompts: expected an object, got {type(data).__name__}")
@@ -267,6 +270,9 @@ def prompts_from_json(data: Any, max_objects: int | None = None) -> Prompts:
     masks = data["masks"]
     if not isinstance(masks, list) or not masks:
         raise ValueError("prompts.masks: expected a non-empty list of RLE dicts")
+    if frame_size is not None:
+        return Prompts.from_masks(np.stack([decode_rle(m, frame_size, f"prompts.masks[{i}]")
+                                            for i, m in enumerate(masks)]))
     first = decode_rle(masks[0], name="prompts.masks[0]")
     return Prompts.from_masks(np.stack([first] + [decode_rle(m, first.shape, f"prompts.masks[{i}]")
                                                   for i, m in enumerate(masks[1:], 1)]))
@@ -284,16 +290,24 @@ def _nested_list(value: Any, name: str) -> Any:
     return arr
 
 
-def video_from_json(data: Any) -> VideoRef:
-    """Parse ``{"path": str, "frame_ids": [str] | null}`` (a bare string is accepted as the path)."""
+def video_from_json(data: Any, max_frames: int = MAX_VIDEO_FRAMES) -> VideoRef:
+    """Parse ``{"path": str, "frame_ids": [str] | null}`` (a bare string is accepted as the path).
+
+    The path must be a sane string (:func:`~videoseg_reward.frames.check_path_text`) and ``frame_ids`` at most
+    ``max_frames`` long (checked before the ids are looked at).
+    """
     if isinstance(data, str):
         data = {"path": data}
     if not isinstance(data, dict) or not isinstance(data.get("path"), str) or not data["path"]:
         raise ValueError("video: expected {'path': str, 'frame_ids': [str] | null}")
+    check_path_text(data["path"])
     frame_ids = data.get("frame_ids")
+    if isinstance(frame_ids, list) and len(frame_ids) > max_frames:
+        raise ValueError(f"video.frame_ids: {len(frame_ids)} frames; the limit is {max_frames}")
     if frame_ids is not None and (not isinstance(frame_ids, list) or not all(isinstance(f, str) for f in frame_ids)):
         raise ValueError("video.frame_ids: expected a list of strings or null")
-    bad = [f for f in frame_ids or () if not f or "/" in f or "\\" in f or f in (".", "..")]
+    bad = [f for f in frame_ids or () if not f or len(f) > 255 or "/" in f or "\\" in f or "\0" in f
+           or f in (".", "..") or not f.isprintable()]
     if bad:
         raise ValueError(f"video.frame_ids: {bad[:3]} are not plain file names")
     unknown = set(data) - {"path", "frame_ids"}
@@ -308,12 +322,18 @@ def _int_list(value: Any, name: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def request_from_json(data: Any, *, score: bool, max_objects: int | None = None) -> SegmentRequest:
+def request_from_json(data: Any, *, score: bool, max_objects: int | None = None, max_frames: int | None = None,
+                      max_video_frames: int = MAX_VIDEO_FRAMES,
+                      probe: Callable[[VideoRef], tuple[int, int, int]] | None = None) -> SegmentRequest:
     """Parse a ``/segment`` (``score=False``) or ``/score`` body into a :class:`SegmentRequest`.
 
     GT (``score=True``): ``gt_masks`` is a per-frame RLE list (``None`` entries = empty) shared by all
     objects, or a list of such lists (one per object); ``gt_keyframe`` an optional RLE. GT RLEs are decoded
     later, by the scorer, against the video's frame size. ``max_objects``: see :func:`prompts_from_json`.
+
+    Untrusted input: ``max_frames`` bounds ``frame_indices`` and ``max_video_frames`` ``video.frame_ids``;
+    ``probe(video) -> (num_frames, H, W)`` (headers only) is called before any prompt is decoded, so mask
+    prompts of another size are refused without allocating them.
     """
     if not isinstance(data, dict):
         raise ValueError(f"request body: expected a JSON object, got {type(data).__name__}")
@@ -332,6 +352,8 @@ def request_from_json(data: Any, *, score: bool, max_objects: int | None = None)
     if not isinstance(keyframe, int) or isinstance(keyframe, bool):
         raise ValueError(f"keyframe: expected an integer, got {keyframe!r}")
     frame_indices = data.get("frame_indices")
+    if max_frames is not None and isinstance(frame_indices, list) and len(frame_indices) > max_frames:
+        raise ValueError(f"frame_indices: {len(frame_indices)} frames; the limit is {max_frames}")
     inject = data.get("inject_per_frame", False)
     if not isinstance(inject, bool):
         raise ValueError(f"inject_per_frame: expected a boolean, got {inject!r}")
@@ -346,8 +368,9 @@ def request_from_json(data: Any, *, score: bool, max_objects: int | None = None)
         if not isinstance(data["request_id"], str) or not 0 < len(data["request_id"]) <= 128:
             raise ValueError("request_id: expected a string of 1-128 characters")
         kwargs["request_id"] = data["request_id"]
-    return SegmentRequest(video=video_from_json(data["video"]),
-                          prompts=prompts_from_json(data["prompts"], max_objects),
+    video = video_from_json(data["video"], max_video_frames)
+    frame_size = probe(video)[1:] if probe is not None else None
+    return SegmentRequest(video=video, prompts=prompts_from_json(data["prompts"], max_objects, frame_size),
                           mode=mode, keyframe=keyframe,
                           frame_indices=_int_list(frame_indices, "frame_indices") if frame_indices is not None
                           else None, inject_per_frame=inject, **kwargs)

@@ -35,16 +35,18 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from videoseg_reward.batching import RequestCancelled
 from videoseg_reward.frames import (
+    MAX_VIDEO_FRAMES,
     array_cache_key,
-    count_frames,
+    probe_video,
     read_frames,
     resolve_under_roots,
     video_cache_key,
@@ -65,6 +67,11 @@ logger = logging.getLogger(__name__)
 DECODER_PREFIXES = ("sam_prompt_encoder.", "sam_mask_decoder.")
 """State-dict prefixes that :meth:`Sam2Scorer.update_decoder_weights` accepts (spec §3.3 trainable parts)."""
 
+MAX_VERSION_STEP = 10**9
+"""Largest jump of :meth:`Sam2Scorer.update_decoder_weights`' version: a push far in the future (say 10**30)
+would otherwise block every later push."""
+
+
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 _MASK_LOGIT = 10.0  # SAM2 turns an input mask into logits +-10 when it uses it as the output
@@ -78,10 +85,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 class _Video:
-    """A video resolved for one call: cache key, length and a frame loader."""
+    """A video resolved for one call: cache key, length, frame size (when known) and a frame loader."""
 
-    def __init__(self, key: str, num_frames: int, loader: Any):
-        self.key, self.num_frames, self.load = key, num_frames, loader
+    def __init__(self, key: str, num_frames: int, loader: Any, size: tuple[int, int] | None = None):
+        self.key, self.num_frames, self.load, self.size = key, num_frames, loader, size
 
 
 class _NoFrames:
@@ -110,11 +117,13 @@ class Sam2Scorer:
         video_roots: directories video paths must resolve under; ``None`` disables the check (library use).
         feature_cache_frames: LRU capacity of the frame-feature cache (frames).
         encoder_batch_size: frames per image-encoder forward.
+        max_video_frames: most frames a video on disk may have (longer ones are refused before decoding).
     """
 
     def __init__(self, checkpoint: str | os.PathLike, *, config: str | None = None, image_size: int | None = None,
                  device: str | torch.device = "auto", video_roots: Sequence[str | os.PathLike] | None = None,
-                 feature_cache_frames: int = 64, encoder_batch_size: int = 4):
+                 feature_cache_frames: int = 64, encoder_batch_size: int = 4,
+                 max_video_frames: int = MAX_VIDEO_FRAMES):
         if feature_cache_frames < 0 or encoder_batch_size < 1:
             raise ValueError(f"feature_cache_frames must be >= 0 and encoder_batch_size >= 1, got "
                              f"{feature_cache_frames} and {encoder_batch_size}")
@@ -128,11 +137,13 @@ class Sam2Scorer:
         self.video_roots = None if video_roots is None else tuple(os.fspath(r) for r in video_roots)
         self.feature_cache_frames = int(feature_cache_frames)
         self.encoder_batch_size = int(encoder_batch_size)
+        self.max_video_frames = int(max_video_frames)
         self._features: OrderedDict[tuple[str, int, int], dict[str, list[torch.Tensor]]] = OrderedDict()
         self._video_meta: OrderedDict[str, tuple[int, tuple[int, int] | None]] = OrderedDict()
         self._pos_enc: dict[tuple, list[torch.Tensor]] = {}
         self._version = 0
         self._lock = threading.RLock()
+        self._meta_lock = threading.Lock()  # the video-metadata LRU, also used by probe() without the model lock
         # counters: frames run through the image encoder, feature-cache hits, segment calls
         self.stats = {"encoded_frames": 0, "cache_hits": 0, "segment_calls": 0}
         mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -149,7 +160,8 @@ class Sam2Scorer:
         return self._version
 
     def segment(self, video: Any, prompts: Prompts | Mapping, mode: str, keyframe: int,
-                frame_indices: Sequence[int] | None = None, *, inject_per_frame: bool = False) -> SegmentResult:
+                frame_indices: Sequence[int] | None = None, *, inject_per_frame: bool = False,
+                should_stop: Callable[[], bool] | None = None) -> SegmentResult:
         """Segment ``n`` objects prompted on ``keyframe`` over ``frame_indices``.
 
         Args:
@@ -160,6 +172,8 @@ class Sam2Scorer:
             keyframe: absolute index of the frame the prompts refer to (the conditioning frame).
             frame_indices: absolute frames to return (unique; any order); ``None`` = all frames.
             inject_per_frame: propagate mode with embedding prompts only: inject the embedding on every frame.
+            should_stop: polled between frames; when it returns True the call raises :class:`RequestCancelled`
+                (a caller that timed out or went away releases the model within one frame's work).
 
         Returns:
             :class:`SegmentResult` with ``masks [n, T, H, W]`` and ``keyframe_masks [n, H, W]`` bool.
@@ -170,7 +184,9 @@ class Sam2Scorer:
         if inject_per_frame and (mode != "propagate" or prompts.kind != "embedding"):
             raise ValueError("inject_per_frame=True needs mode='propagate' and embedding prompts "
                              f"(got mode={mode!r}, prompts of type {prompts.kind!r})")
+        stop = _stopper(should_stop)
         with self._lock, torch.inference_mode():
+            stop()
             self.stats["segment_calls"] += 1
             vid = self._open_video(video)
             frames = check_frame_indices(frame_indices, vid.num_frames)
@@ -179,13 +195,17 @@ class Sam2Scorer:
                 raise ValueError(f"keyframe: expected an integer in [0, {vid.num_frames}), got {keyframe!r}")
             keyframe = int(keyframe)
             needed = sorted(set(frames) | {keyframe})
-            feats, (height, width) = self._get_features(vid, needed)
+            if vid.size is not None:
+                _check_prompt_size(prompts, *vid.size)  # before any frame is decoded
+            feats, (height, width) = self._get_features(vid, needed, stop)
             _check_prompt_size(prompts, height, width)
             if mode == "image":
-                logits = {f: self._decode_image(feats[f], prompts, height, width, is_keyframe=f == keyframe)
-                          for f in needed}
+                logits = {}
+                for f in needed:
+                    stop()
+                    logits[f] = self._decode_image(feats[f], prompts, height, width, is_keyframe=f == keyframe)
             else:
-                logits = self._propagate(feats, needed, keyframe, prompts, height, width, inject_per_frame)
+                logits = self._propagate(feats, needed, keyframe, prompts, height, width, inject_per_frame, stop)
             masks = {f: self._to_masks(v, height, width) for f, v in logits.items()}
             return SegmentResult(masks=np.stack([masks[f] for f in frames], axis=1), keyframe_masks=masks[keyframe],
                                  frame_indices=tuple(frames), keyframe=keyframe, mode=mode,
@@ -193,15 +213,25 @@ class Sam2Scorer:
 
     def score(self, video: Any, prompts: Prompts | Mapping, mode: str, keyframe: int, gt_masks: Any,
               frame_indices: Sequence[int] | None = None, *, gt_keyframe: Any = None,
-              inject_per_frame: bool = False) -> dict[str, Any]:
+              inject_per_frame: bool = False, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Segment (as :meth:`segment`) and score against GT with :func:`videoseg_reward.masks.score_masks`.
 
         ``gt_masks``: ``[T, H, W]`` shared by all objects or ``[n, T, H, W]``, arrays or per-frame RLE lists
         aligned with ``frame_indices``; ``gt_keyframe`` is needed for ``keyframe_iou`` only when the keyframe
         is not among ``frame_indices``.
         """
-        result = self.segment(video, prompts, mode, keyframe, frame_indices, inject_per_frame=inject_per_frame)
+        result = self.segment(video, prompts, mode, keyframe, frame_indices, inject_per_frame=inject_per_frame,
+                              should_stop=should_stop)
         return score_masks(result, gt_masks, gt_keyframe)
+
+    def probe(self, video: Any) -> tuple[int, int, int]:
+        """``(num_frames, height, width)`` of ``video`` from file headers (no pixel decoding; cached).
+
+        Does not wait for a running ``segment`` (only the video-metadata cache is locked), so a server can
+        validate new requests while the model is busy.
+        """
+        vid = self._open_video(video)
+        return vid.num_frames, *vid.size
 
     def decoder_state_dict(self) -> dict[str, torch.Tensor]:
         """CPU copies of the prompt-encoder and mask-decoder weights (the keys :meth:`update_decoder_weights`
@@ -215,14 +245,16 @@ class Sam2Scorer:
 
         Args:
             state_dict: keys under ``sam_prompt_encoder.`` / ``sam_mask_decoder.`` only (a subset is allowed),
-                tensors or arrays of the existing shapes.
-            version: new version; must be greater than :attr:`version`.
+                finite tensors or arrays of the existing shapes.
+            version: new version; must be greater than :attr:`version` and at most
+                :data:`MAX_VERSION_STEP` above it.
 
         Returns:
             The new version.
 
         Raises:
-            ValueError: stale version, empty dict, foreign/unknown keys, or shape mismatches (nothing changes).
+            ValueError: stale or far-future version, empty dict, foreign/unknown keys, shape mismatches, or NaN/Inf
+                values (nothing changes).
         """
         if isinstance(version, bool) or not isinstance(version, (int, np.integer)):
             raise ValueError(f"version: expected an integer, got {version!r}")
@@ -231,6 +263,9 @@ class Sam2Scorer:
         with self._lock:
             if int(version) <= self._version:
                 raise ValueError(f"version {version} is not newer than the current version {self._version}")
+            if int(version) > self._version + MAX_VERSION_STEP:
+                raise ValueError(f"version {version} jumps more than {MAX_VERSION_STEP} past the current version "
+                                 f"{self._version}")
             current = self.model.state_dict()
             foreign = [k for k in state_dict if not (isinstance(k, str) and k.startswith(DECODER_PREFIXES))]
             if foreign:
@@ -245,6 +280,8 @@ class Sam2Scorer:
                 if tuple(tensor.shape) != tuple(current[key].shape):
                     raise ValueError(f"state_dict[{key!r}]: shape {list(tensor.shape)} != expected "
                                      f"{list(current[key].shape)}")
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    raise ValueError(f"state_dict[{key!r}]: contains NaN or infinite values")
                 new[key] = tensor
             with torch.no_grad():
                 for key, tensor in new.items():
@@ -256,17 +293,18 @@ class Sam2Scorer:
 
     def clear_cache(self) -> None:
         """Drop every cached frame feature."""
-        with self._lock:
+        with self._lock, self._meta_lock:
             self._features.clear()
             self._video_meta.clear()
 
-    def prefetch(self, video: Any, frame_indices: Sequence[int] | None = None) -> int:
+    def prefetch(self, video: Any, frame_indices: Sequence[int] | None = None, *,
+                 should_stop: Callable[[], bool] | None = None) -> int:
         """Compute (batched) and cache the features of ``frame_indices``; returns how many were encoded."""
         with self._lock, torch.inference_mode():
             vid = self._open_video(video)
             frames = check_frame_indices(frame_indices, vid.num_frames)
             before = self.stats["encoded_frames"]
-            self._get_features(vid, sorted(frames))
+            self._get_features(vid, sorted(frames), _stopper(should_stop))
             return self.stats["encoded_frames"] - before
 
     def video_key(self, video: Any) -> str:
@@ -283,7 +321,8 @@ class Sam2Scorer:
             if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or video.shape[0] == 0:
                 raise ValueError(f"video array: expected [T, H, W, 3] uint8 with T >= 1, got shape "
                                  f"{list(video.shape)} dtype {video.dtype}")
-            return _Video(array_cache_key(video), int(video.shape[0]), lambda idx: video[list(idx)])
+            return _Video(array_cache_key(video), int(video.shape[0]), lambda idx: video[list(idx)],
+                          (int(video.shape[1]), int(video.shape[2])))
         if isinstance(video, Mapping):
             video = VideoRef(path=video["path"], frame_ids=video.get("frame_ids"))
         if isinstance(video, (str, os.PathLike)):
@@ -292,19 +331,27 @@ class Sam2Scorer:
             raise TypeError(f"video: expected a path, VideoRef or [T, H, W, 3] uint8 array, got {type(video).__name__}")
         path = resolve_under_roots(video.path, self.video_roots)
         frame_ids = list(video.frame_ids) if video.frame_ids is not None else None
+        if frame_ids is not None and len(frame_ids) > self.max_video_frames:  # before touching any file
+            raise ValueError(f"video.frame_ids: {len(frame_ids)} frames; the limit is {self.max_video_frames}")
         key = video_cache_key(path, frame_ids)
-        meta = self._video_meta.get(key)
-        num_frames = meta[0] if meta else count_frames(path, frame_ids)
-        self._remember_video(key, num_frames)
-        return _Video(key, num_frames, lambda idx: read_frames(path, idx, frame_ids))
+        with self._meta_lock:
+            meta = self._video_meta.get(key)
+        if meta is None or meta[1] is None:
+            num_frames, height, width = probe_video(path, frame_ids, self.video_roots, self.max_video_frames)
+            meta = (num_frames, (height, width))
+        self._remember_video(key, *meta)
+        roots, limit = self.video_roots, self.max_video_frames
+        return _Video(key, meta[0], lambda idx: read_frames(path, idx, frame_ids, roots, limit), meta[1])
 
     def _remember_video(self, key: str, num_frames: int, size: tuple[int, int] | None = None) -> None:
-        old = self._video_meta.pop(key, None)
-        self._video_meta[key] = (num_frames, size or (old[1] if old else None))
-        while len(self._video_meta) > 1024:
-            self._video_meta.popitem(last=False)
+        with self._meta_lock:
+            old = self._video_meta.pop(key, None)
+            self._video_meta[key] = (num_frames, size or (old[1] if old else None))
+            while len(self._video_meta) > 1024:
+                self._video_meta.popitem(last=False)
 
-    def _get_features(self, vid: _Video, frames: list[int]) -> tuple[dict[int, dict], tuple[int, int]]:
+    def _get_features(self, vid: _Video, frames: list[int],
+                      stop: Callable[[], None] = lambda: None) -> tuple[dict[int, dict], tuple[int, int]]:
         """Features of ``frames`` (cache first, the rest encoded in batches) and the frame size ``(H, W)``."""
         out, missing = {}, []
         for f in frames:
@@ -315,7 +362,8 @@ class Sam2Scorer:
                 self._features.move_to_end((vid.key, f, self._version))
                 self.stats["cache_hits"] += 1
                 out[f] = entry
-        size = self._video_meta.get(vid.key, (None, None))[1]
+        with self._meta_lock:
+            size = self._video_meta.get(vid.key, (None, None))[1]
         if missing or size is None:
             pixels = vid.load(missing or frames[:1])
             frame_size = (int(pixels.shape[1]), int(pixels.shape[2]))
@@ -324,6 +372,7 @@ class Sam2Scorer:
             size = frame_size
             self._remember_video(vid.key, vid.num_frames, size)
             for start in range(0, len(missing), self.encoder_batch_size):
+                stop()
                 chunk = missing[start:start + self.encoder_batch_size]
                 entries = self._encode(pixels[start:start + len(chunk)])
                 for f, entry in zip(chunk, entries, strict=True):
@@ -441,7 +490,8 @@ class Sam2Scorer:
         }
 
     def _propagate(self, feats: dict[int, dict], frames: list[int], keyframe: int, prompts: Prompts, height: int,
-                   width: int, inject_per_frame: bool) -> dict[int, torch.Tensor]:
+                   width: int, inject_per_frame: bool,
+                   stop: Callable[[], None] = lambda: None) -> dict[int, torch.Tensor]:
         """Propagate mode: per object, condition on the keyframe and track forward then backward."""
         model = self.model
         local_kf = frames.index(keyframe)
@@ -461,10 +511,11 @@ class Sam2Scorer:
                 model.add_new_points_or_box(state, local_kf, 0, points=torch.from_numpy(one.points[0]),
                                             labels=torch.from_numpy(one.labels[0]))
             inject = torch.from_numpy(one.embeddings).to(self.device) if inject_per_frame else None
-            per_obj.append(self._track(state, local_kf, inject))
+            per_obj.append(self._track(state, local_kf, inject, stop))
         return {f: torch.cat([obj[i] for obj in per_obj], dim=0) for i, f in enumerate(frames)}
 
-    def _track(self, state: dict, local_kf: int, inject: torch.Tensor | None) -> dict[int, torch.Tensor]:
+    def _track(self, state: dict, local_kf: int, inject: torch.Tensor | None,
+               stop: Callable[[], None] = lambda: None) -> dict[int, torch.Tensor]:
         """Forward then backward tracking of object 0 from ``local_kf`` (``propagate_in_video`` without its
         progress bar); returns low-res logits ``[1, 1, S/4, S/4]`` per local frame."""
         model = self.model
@@ -482,6 +533,7 @@ class Sam2Scorer:
             n = state["num_frames"]
             for reverse, order in ((False, range(local_kf, n)), (True, range(local_kf, -1, -1))):
                 for f in order:
+                    stop()
                     if f in out_dict["cond_frame_outputs"]:
                         pred = out_dict["cond_frame_outputs"][f]["pred_masks"]
                     else:
@@ -510,6 +562,17 @@ def _has_sam2_extension() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _stopper(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
+    """A ``stop()`` that raises :class:`RequestCancelled` once ``should_stop()`` is true."""
+    if should_stop is None:
+        return lambda: None
+
+    def stop() -> None:
+        if should_stop():
+            raise RequestCancelled("request cancelled by its caller (timeout or disconnect)")
+    return stop
 
 
 def _check_prompt_size(prompts: Prompts, height: int, width: int) -> None:

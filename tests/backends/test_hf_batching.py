@@ -74,14 +74,19 @@ def test_batcher_merges_concurrent_requests_by_sampling_key(tiny_qwen25_path):
     assert [tokens for tokens, _ in results[:3]] == expected
 
 
-def test_batcher_delivers_a_batch_error_to_its_callers(tiny_qwen25_path):
+def test_batcher_fails_only_the_bad_request_of_a_batch(tiny_qwen25_path):
     engine = HFGenerationEngine(str(tiny_qwen25_path), HFEngineConfig(max_batch_size=4, batch_window_ms=50))
-    good, bad = _requests(engine)[:2]
+    good, bad, text = _requests(engine)
     bad = replace(bad, image_data=bad.image_data[:1])  # fewer images than placeholders
+    expected = [engine.generate_batch([r])[0][0] for r in (good, text)]
 
     async def main():
         batcher = GenerationBatcher(engine)
-        return await asyncio.gather(batcher.submit(good), batcher.submit(bad), return_exceptions=True)
+        results = await asyncio.gather(batcher.submit(good), batcher.submit(bad), batcher.submit(text),
+                                       return_exceptions=True)
+        return batcher, results
 
-    results = asyncio.run(main())
-    assert all(isinstance(r, ValueError) for r in results)  # the merged call failed: nobody waits forever
+    batcher, results = asyncio.run(main())
+    assert batcher.batch_sizes[0] == 3  # they were merged, the merged call failed ...
+    assert isinstance(results[1], ValueError)  # ... and only the bad request fails
+    assert [results[0][0], results[2][0]] == expected

@@ -117,7 +117,7 @@ def _drop_exp(meta):
          ["meta_expressions.json", "expression '1'", "mask_dict.json['2'] has 2 masks but the video has 3 frames"]),
         (lambda r: _edit_json(r / "train/mask_dict.json", lambda d: d["1"].__setitem__(2, {"size": [H, W],
                                                                                              "counts": "41"})),
-         ValueError, ["expression '0'", "bad RLE in", "mask_dict.json['1'][2]", "add up to 5 pixels"]),
+         ValueError, ["expression '0'", "bad RLE in", "mask_dict.json['1'][2]", "runs cover 5 pixels"]),
         (lambda r: os.remove(r / "train/JPEGImages/v1/00001.jpg"), FileNotFoundError,
          ["meta_expressions.json", "video 'v1'", os.path.join("v1", "00001.jpg"), "1 of 3 frames missing"]),
         (lambda r: _edit_json(r / "train/meta_expressions.json",

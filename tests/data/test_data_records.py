@@ -25,7 +25,6 @@ from videoseg_o3_verl.data.rle import (
     merge_rles,
     normalize_rle,
     rle_area,
-    runs_from_counts_string,
 )
 from videoseg_o3_verl.env.prompts import SEG_COT_SYS, SEG_COT_TEMPORAL_TEMPLATE
 
@@ -82,15 +81,28 @@ def test_rle_encode_decode_roundtrip(mask):
 
 
 def test_rle_runs_parser_agrees_with_pycocotools():
+    from videoseg_reward.masks import rle_counts  # the one RLE validator the data helpers use
+
     rng = np.random.default_rng(0)
     for _ in range(50):
         h, w = rng.integers(1, 60, size=2)
         m = rng.random((h, w)) < rng.random()
         counts = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))["counts"]
-        runs = runs_from_counts_string(counts)
+        _, runs = rle_counts({"size": [int(h), int(w)], "counts": counts})
         # rebuild the column-major mask from the alternating runs (first run is background)
-        flat = np.repeat(np.arange(runs.size) % 2, runs).astype(bool)
+        flat = np.repeat(np.arange(len(runs)) % 2, runs).astype(bool)
         np.testing.assert_array_equal(flat.reshape(w, h).T, m)
+
+
+def test_rle_data_helpers_enforce_the_reward_pixel_limit():
+    from videoseg_reward.masks import MAX_RLE_PIXELS
+
+    side = 8193  # 8193 x 8193 > 8192 x 8192: one 16-byte counts string would allocate 67 MB when decoded
+    huge = {"size": [side, side], "counts": [side * side]}
+    assert side * side > MAX_RLE_PIXELS
+    for helper in (normalize_rle, rle_area, decode_rle):
+        with pytest.raises(ValueError, match="exceeds the limit"):
+            helper(huge)
 
 
 def test_rle_normalize_accepts_bytes_and_uncompressed_lists():
@@ -104,15 +116,15 @@ def test_rle_normalize_accepts_bytes_and_uncompressed_lists():
 @pytest.mark.parametrize(
     "rle, error, fragment",
     [
-        ({"counts": "5"}, ValueError, "missing key(s) ['size']"),
-        ({"size": [H, W]}, ValueError, "missing key(s) ['counts']"),
+        ({"counts": "5"}, ValueError, "needs both 'size' and 'counts'"),
+        ({"size": [H, W]}, ValueError, "needs both 'size' and 'counts'"),
         ({"size": [H], "counts": "5"}, ValueError, "'size' must be [H, W]"),
         ({"size": [H, W], "counts": "4~"}, ValueError, "invalid character '~'"),  # '~' = ASCII 126 > 111
-        ({"size": [H, W], "counts": "4W"}, ValueError, "middle of a run"),  # 'W' - 48 = 39 has the 0x20 bit
-        ({"size": [H, W], "counts": "41"}, ValueError, "add up to 5 pixels but size [4, 5] needs 20"),
-        ({"size": [H, W], "counts": [25, -5]}, ValueError, "negative run length"),
-        ({"size": [H, W], "counts": 7}, ValueError, "must be str, bytes or list[int]"),
-        ({"size": [H, W], "counts": "4\u00e9"}, ValueError, "non-ASCII character at position 1"),
+        ({"size": [H, W], "counts": "4W"}, ValueError, "truncated"),  # 'W' - 48 = 39 has the 0x20 bit
+        ({"size": [H, W], "counts": "41"}, ValueError, "runs cover 5 pixels but size 4x5 has 20"),
+        ({"size": [H, W], "counts": [25, -5]}, ValueError, "negative run"),
+        ({"size": [H, W], "counts": 7}, ValueError, "must be a string or a list of integers"),
+        ({"size": [H, W], "counts": "4\u00e9"}, ValueError, "invalid character 'é' at 1"),
         ("not a dict", TypeError, "must be a dict"),
     ],
 )
@@ -123,7 +135,7 @@ def test_rle_normalize_rejects_malformed(rle, error, fragment):
 
 
 def test_rle_decode_list_is_union_of_masks():
-    # spec §1.3: a list decodes to [H, W, N]; summed over N and binarized = union
+    # a list of several objects' masks decodes to their union (docs/method.md, "Data")
     a, b = _mask((0, 0), (1, 1)), _mask((1, 1), (3, 4))
     np.testing.assert_array_equal(decode_rle([encode_mask(a), encode_mask(b)]), a | b)
 

@@ -94,10 +94,13 @@ def test_config_valid_tiny_cpu_passes(files):
         ("+videoseg_o3.env.num_high_res=9", "videoseg_o3.env.num_high_res=9"),
         # the parser switch is a bool
         ("+videoseg_o3.env.parser_parity=2", "parser_parity must be a bool"),
+        # scripted replies with a backend that would silently ignore them
+        ("actor_rollout_ref.rollout.name=vllm +actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses=s.json",
+         "actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses"),
     ],
 )
 def test_config_invalid_value_names_key(files, override, key):
-    cfg = _compose(files, override.format(train=files["train"]))
+    cfg = _compose(files, *override.format(train=files["train"]).split(" "))
     with pytest.raises(ValueError, match="Invalid VideoSEG-O3 configuration") as err:
         _validate(cfg)
     assert key in str(err.value)

@@ -494,3 +494,44 @@ def test_launch_script_submit_forwards_env_and_nnodes(tmp_path):
     entry = args[args.index("--") + 1:]
     assert entry == ["videoseg-o3", "train", "--config-name", "qwen3vl_2b", "trainer.nnodes=2",
                      "trainer.n_gpus_per_node=8", "trainer.total_training_steps=7"]
+
+
+def _fake_ray_env(tmp_path, **extra) -> dict:
+    """PATH with a stand-in ``ray`` that records its arguments (the plugin check stays real)."""
+    fake_ray = tmp_path / "ray"
+    fake_ray.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/ray_args\n')
+    fake_ray.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("VERL_USE_EXTERNAL_PLUGINS", "RAY_AUTH_MODE")}
+    env["PATH"] = f"{tmp_path}:{Path(sys.executable).parent}:{env['PATH']}"
+    env["PYTHON"] = sys.executable
+    env.update(extra)
+    return env
+
+
+def test_launch_script_head_binds_dashboard_to_loopback_by_default(tmp_path):
+    proc = subprocess.run(["bash", str(LAUNCH), "head", "--num-gpus", "1"], capture_output=True, text=True,
+                          timeout=120, env=_fake_ray_env(tmp_path), cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    args = (tmp_path / "ray_args").read_text().splitlines()
+    assert args[:2] == ["start", "--head"]
+    assert "--dashboard-host=127.0.0.1" in args
+    assert not any("0.0.0.0" in a for a in args)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3"])
+def test_launch_script_head_refuses_exposed_dashboard_without_token_auth(tmp_path, host):
+    proc = subprocess.run(["bash", str(LAUNCH), "head", "--num-gpus", "1", "--dashboard-host", host],
+                          capture_output=True, text=True, timeout=60, env=_fake_ray_env(tmp_path), cwd=REPO)
+    assert proc.returncode == 2
+    assert "RAY_AUTH_MODE=token" in proc.stderr and "--insecure-dashboard" in proc.stderr
+    assert not (tmp_path / "ray_args").exists()  # Ray was never started
+
+
+@pytest.mark.parametrize("opt_in, env_extra", [(["--insecure-dashboard"], {}), ([], {"RAY_AUTH_MODE": "token"})])
+def test_launch_script_head_exposes_dashboard_only_with_opt_in(tmp_path, opt_in, env_extra):
+    proc = subprocess.run(["bash", str(LAUNCH), "head", "--num-gpus", "1", "--dashboard-host", "0.0.0.0", *opt_in],
+                          capture_output=True, text=True, timeout=120, env=_fake_ray_env(tmp_path, **env_extra),
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--dashboard-host=0.0.0.0" in (tmp_path / "ray_args").read_text().splitlines()
+    assert ("without authentication" in proc.stderr) == bool(opt_in)

@@ -98,3 +98,25 @@ def test_cpu_offload_policy_pin_memory_fix():
     assert isinstance(policy, CPUOffloadPolicy) and policy.pin_memory is False
     assert "cpu_offload_pin_memory" in fixes.APPLIED
     assert os.environ.get("VERL_PLATFORM", "cpu") == "cpu"
+
+
+def test_plugin_registers_every_extension_module_strictly():
+    """Every module the entry point imports exists and registers (a missing one is an error, not a skip)."""
+    import importlib.util
+
+    from videoseg_o3_verl import register
+
+    for module in register.EXTENSION_MODULES.values():
+        assert importlib.util.find_spec(module) is not None, module
+    state = register.check()
+    assert all(state[name] is True for name in register.EXTENSION_MODULES), state
+
+
+def test_plugin_registration_reports_a_missing_module(monkeypatch):
+    from videoseg_o3_verl import register
+
+    monkeypatch.setattr(register, "ERRORS", [])
+    monkeypatch.setattr(register, "STATE", {})
+    monkeypatch.setattr(register, "EXTENSION_MODULES", {"ghost": "videoseg_o3_verl.verl_ext.no_such_module"})
+    with pytest.raises(RuntimeError, match="ghost failed"):
+        register.check()

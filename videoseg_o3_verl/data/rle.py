@@ -1,11 +1,12 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""COCO run-length encoding (RLE) helpers on top of `pycocotools` (spec §1.3).
+"""COCO run-length encoding (RLE) helpers for the dataset records (see docs/method.md, "Data").
 
 A mask RLE is a dict `{"size": [H, W], "counts": str}` in COCO's compressed form (column-major runs, first run
 is background). Annotation files store it with `counts` as `str` (JSON) or `bytes` (pickles), sometimes in the
-uncompressed form `counts: list[int]`. `pycocotools` trusts its input: a counts string whose runs do not add up
-to `H * W` makes its C decoder read or write past the mask buffer. Every helper here therefore checks the runs
-first (`normalize_rle`) and raises `ValueError` saying what is wrong.
+uncompressed form `counts: list[int]`. `pycocotools` trusts its input, so every RLE is validated first — by
+`videoseg_reward.masks.rle_counts`, the project's one RLE validator (alphabet, truncation, negative runs, runs
+that must add up to `H * W`, the `MAX_RLE_PIXELS` size limit); this module only adds the record-side helpers
+(normalised form, area, union of several masks).
 
 Dimension letters: `H`, `W` mask height and width in pixels; `N` number of RLEs decoded together.
 """
@@ -17,75 +18,10 @@ from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
+from videoseg_reward import masks as reward_masks
 
 RLE = dict[str, Any]
 """A COCO RLE dict: `{"size": [H, W], "counts": str}`."""
-
-_MAX_GROUP_CHARS = 12
-"""Longest 5-bit group sequence of one run in a counts string (12 * 5 = 60 bits fit in int64)."""
-
-
-def _check_size(size: Any) -> tuple[int, int]:
-    if not isinstance(size, list | tuple) or len(size) != 2:
-        raise ValueError(f"RLE 'size' must be [H, W] (two ints), got {size!r}")
-    h, w = size
-    if isinstance(h, bool) or isinstance(w, bool) or not isinstance(h, int | np.integer):
-        raise ValueError(f"RLE 'size' must be [H, W] (two ints), got {size!r}")
-    if not isinstance(w, int | np.integer) or h < 0 or w < 0:
-        raise ValueError(f"RLE 'size' must be [H, W] (two non-negative ints), got {size!r}")
-    return int(h), int(w)
-
-
-def runs_from_counts_string(counts: str | bytes) -> np.ndarray:
-    """Decode a COCO compressed counts string into its run lengths (no size check).
-
-    Mirrors pycocotools' `rleFrString`: each run is a little-endian sequence of 5-bit groups stored as chars
-    `48 + value` (bit 0x20 = another group follows, bit 0x10 of the last group = negative), and run `m >= 3`
-    is stored as the difference to run `m - 2`.
-
-    Args:
-        counts: the compressed counts, `str` or ASCII `bytes`.
-
-    Returns:
-        runs: [M] int64, alternating background/foreground run lengths.
-
-    Raises:
-        ValueError: a character outside ASCII 48..111, a truncated last run or an over-long run.
-
-    Example:
-        >>> runs_from_counts_string("41202").tolist()  # runs 4, 1, 2, 0+1, 2+2
-        [4, 1, 2, 1, 4]
-    """
-    try:
-        raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
-    except UnicodeEncodeError as err:
-        raise ValueError(f"RLE counts contain a non-ASCII character at position {err.start}") from err
-    if not raw:
-        return np.zeros(0, dtype=np.int64)
-    chars = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
-    bad = np.flatnonzero((chars < 0) | (chars > 63))
-    if bad.size:
-        pos = int(bad[0])
-        raise ValueError(
-            f"RLE counts contain invalid character {chr(raw[pos])!r} at position {pos} (allowed: ASCII 48..111)"
-        )
-    more = (chars & 0x20) != 0
-    if more[-1]:
-        raise ValueError("RLE counts end in the middle of a run (last character has the continuation bit 0x20)")
-    ends = np.flatnonzero(~more)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    lengths = ends - starts + 1
-    if lengths.max() > _MAX_GROUP_CHARS:
-        raise ValueError(f"RLE counts hold a run of {int(lengths.max())} characters (at most {_MAX_GROUP_CHARS})")
-    pos_in_run = np.arange(chars.size) - np.repeat(starts, lengths)
-    values = np.add.reduceat((chars & 0x1F) << (5 * pos_in_run), starts)
-    negative = (chars[ends] & 0x10) != 0
-    values[negative] |= -(np.int64(1) << (5 * lengths[negative]))
-    runs = values.copy()
-    # run m >= 3 is stored relative to run m - 2: two independent cumulative sums (odd and even positions >= 2)
-    runs[1::2] = np.cumsum(values[1::2])
-    runs[2::2] = np.cumsum(values[2::2])
-    return runs
 
 
 def normalize_rle(rle: Any) -> RLE:
@@ -95,8 +31,8 @@ def normalize_rle(rle: Any) -> RLE:
 
     Raises:
         TypeError: `rle` is not a mapping.
-        ValueError: a missing key, a bad size, a malformed counts string, a negative run, or runs that do not add
-            up to `H * W`.
+        ValueError: from `videoseg_reward.masks.rle_counts` — a missing key, a bad or too large size, a malformed
+            counts string, a negative run, or runs that do not add up to `H * W`.
 
     Example:
         >>> normalize_rle({"size": [3, 4], "counts": [5, 2, 5]})
@@ -109,33 +45,14 @@ def normalize_rle_with_area(rle: Any) -> tuple[RLE, int]:
     """`normalize_rle` plus the number of foreground pixels, from one pass over the runs."""
     if not isinstance(rle, Mapping):
         raise TypeError(f"an RLE must be a dict with 'size' and 'counts', got {type(rle).__name__}")
-    missing = [k for k in ("size", "counts") if k not in rle]
-    if missing:
-        raise ValueError(f"RLE is missing key(s) {missing} (has {sorted(rle)})")
-    h, w = _check_size(rle["size"])
+    (h, w), runs = reward_masks.rle_counts(dict(rle), name="RLE")
+    area = int(sum(runs[1::2]))
     counts = rle["counts"]
     if isinstance(counts, list | tuple):
-        runs = np.asarray(counts)
-        if runs.ndim != 1 or (runs.size and not np.issubdtype(runs.dtype, np.integer)):
-            raise ValueError(f"uncompressed RLE counts must be a flat list of ints, got {counts!r:.80}")
-        runs = runs.astype(np.int64)
-        _check_runs(runs, h, w)
-        compressed = mask_utils.frPyObjects({"size": [h, w], "counts": [int(x) for x in runs]}, h, w)
-        return {"size": [h, w], "counts": compressed["counts"].decode("ascii")}, int(runs[1::2].sum())
-    if not isinstance(counts, str | bytes):
-        raise ValueError(f"RLE 'counts' must be str, bytes or list[int], got {type(counts).__name__}")
-    runs = runs_from_counts_string(counts)
-    _check_runs(runs, h, w)
+        compressed = mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)
+        return {"size": [h, w], "counts": compressed["counts"].decode("ascii")}, area
     text = counts if isinstance(counts, str) else counts.decode("ascii")
-    return {"size": [h, w], "counts": text}, int(runs[1::2].sum())
-
-
-def _check_runs(runs: np.ndarray, h: int, w: int) -> None:
-    if runs.size and runs.min() < 0:
-        raise ValueError(f"RLE has a negative run length ({int(runs.min())}) at run {int(np.argmin(runs))}")
-    total = int(runs.sum())
-    if total != h * w:
-        raise ValueError(f"RLE runs add up to {total} pixels but size [{h}, {w}] needs {h * w}")
+    return {"size": [h, w], "counts": text}, area
 
 
 def rle_area(rle: Any) -> int:
@@ -168,15 +85,13 @@ def encode_mask(mask: np.ndarray) -> RLE:
     if arr.dtype != np.bool_:
         if not np.issubdtype(arr.dtype, np.integer) or (arr.size and (arr.min() < 0 or arr.max() > 1)):
             raise TypeError(f"encode_mask expects a bool mask (or integers 0/1), got dtype {arr.dtype}")
-    rle = mask_utils.encode(np.asfortranarray(arr.astype(np.uint8)))
-    return {"size": [int(arr.shape[0]), int(arr.shape[1])], "counts": rle["counts"].decode("ascii")}
+    return reward_masks.encode_mask(arr)
 
 
 def decode_rle(rle: Any) -> np.ndarray:
     """Decode an RLE (or a list of RLEs of one size, OR-ed) into a bool mask.
 
-    A list decodes with pycocotools to [H, W, N]; as in spec §1.3 it is summed over the last axis and
-    binarized (`> 0`), i.e. the union of the masks.
+    A list of several objects' masks decodes to their union (the target of a multi-object expression).
 
     Args:
         rle: one RLE dict (`counts` str/bytes/list[int]) or a non-empty list of them.
@@ -191,18 +106,14 @@ def decode_rle(rle: Any) -> np.ndarray:
     if isinstance(rle, list | tuple):
         if not rle:
             raise ValueError("decode_rle got an empty list of RLEs")
-        norms = [normalize_rle(r) for r in rle]
-        sizes = {tuple(n["size"]) for n in norms}
+        decoded = [decode_rle(r) for r in rle]
+        sizes = {m.shape for m in decoded}
         if len(sizes) != 1:
             raise ValueError(f"decode_rle got RLEs of different sizes {sorted(sizes)}")
-    else:
-        norms = [normalize_rle(rle)]
-    encoded = [{"size": n["size"], "counts": n["counts"].encode("ascii")} for n in norms]
-    h, w = norms[0]["size"]
-    if h * w == 0:
-        return np.zeros((h, w), dtype=bool)
-    decoded = mask_utils.decode(encoded)  # [H, W, N] uint8
-    return decoded.sum(axis=-1) > 0
+        return np.any(decoded, axis=0)
+    if not isinstance(rle, Mapping):
+        raise TypeError(f"an RLE must be a dict with 'size' and 'counts', got {type(rle).__name__}")
+    return reward_masks.decode_rle(dict(rle))
 
 
 def merge_rles(rles: Sequence[Any | None]) -> RLE | None:

@@ -1,10 +1,10 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """Narrow workarounds for verl 0.9.1 bugs, one function per bug, each citing the upstream file:line.
 
-Rules (ARCHITECTURE.md): only where a verl bug leaves no other way; each fix is idempotent, touches the
-smallest surface (replacing one function object in the modules that imported it) and has a test in
-``tests/verl_ext/test_fixes.py`` that reproduces the bug with the stock function. Delete a fix the day verl
-ships the upstream fix. Applied in every process by the ``verl.plugins`` entry point (``register.py``).
+Rules (docs/architecture.md, "Extension points used"): only where a verl bug leaves no other way; each fix is
+idempotent, touches the smallest surface (replacing one function object in the modules that imported it) and has
+a test in ``tests/verl_ext/test_fixes.py`` that reproduces the bug with the stock function. Delete a fix the day
+verl ships the upstream fix. Applied in every process by the ``verl.plugins`` entry point (``register.py``).
 """
 
 from __future__ import annotations

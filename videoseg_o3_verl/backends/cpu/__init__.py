@@ -13,18 +13,8 @@ imports verl, Ray workers included, sees it):
 
 from __future__ import annotations
 
-import shutil
-
-import torch
-
 HF_ROLLOUT_NAME = "hf"
 ADAPTER_FQN = "videoseg_o3_verl.backends.cpu.server.HFServerAdapter"
-
-
-def no_accelerator() -> bool:
-    """True on a machine without CUDA (and without nvidia-smi, so CPU-only Ray actors on GPU nodes say False)."""
-    return not torch.cuda.is_available() and shutil.which("nvidia-smi") is None
-
 
 def _load_hf_replica():
     from .server import HFReplica
@@ -38,7 +28,8 @@ def register_platform() -> bool:
 
     from verl.plugin.platform import platform_manager
 
-    from . import platform as _platform  # noqa: F401  (registers "cpu")
+    from . import platform as _platform  # registers "cpu"
+    from .probe import no_accelerator
 
     requested = os.environ.get("VERL_PLATFORM", "").strip().lower()
     is_cpu = requested == "cpu" or (not requested and no_accelerator())

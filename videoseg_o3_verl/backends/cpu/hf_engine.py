@@ -9,12 +9,15 @@ Device-agnostic: runs on CPU, or on one CUDA GPU when vLLM is not installed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from ...model.processor import VISION_PLACEHOLDER_TOKENS
 
@@ -55,6 +58,8 @@ class SamplingRequest:
     stop_token_ids: list[int] = field(default_factory=list)
     ignore_eos: bool = False
     seed: int | None = None
+    """Seed of this request's own ``torch.Generator`` (``None``: an unseeded generator). The server derives it from
+    (run seed, request identity, turn) with :func:`request_seed` unless the caller sends one."""
 
     def batch_key(self) -> tuple:
         """Requests with equal keys can share one ``generate`` call (max tokens, log-probs and seed may differ)."""
@@ -86,6 +91,55 @@ class SamplingRequest:
                    ignore_eos=bool(params.get("ignore_eos", False)), seed=params.get("seed"))
 
 
+def request_seed(run_seed: int, request_id: str, turn: int) -> int:
+    """A 63-bit seed for one request, stable across processes and runs (SHA-256, unlike Python's salted ``hash``).
+
+    Example:
+        >>> request_seed(7, "traj-3", 1) == request_seed(7, "traj-3", 1) != request_seed(7, "traj-3", 2)
+        True
+    """
+    digest = hashlib.sha256(f"{int(run_seed)}\x1f{request_id}\x1f{int(turn)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+class PerRequestSampler(LogitsProcessor):
+    """Samples each row of a batch with its own ``torch.Generator`` (HF ``generate`` has one global stream).
+
+    Runs last, after the processors ``generate`` builds itself (repetition penalty, suppressed tokens, minimum
+    length): applies temperature, top-k and top-p with HF's own warpers, draws one token per row from that row's
+    generator, and returns scores that are 0 at the drawn token and ``-inf`` elsewhere, so ``generate``'s greedy
+    step picks exactly that token. A row's draws therefore depend only on its own seed and logits, never on which
+    other requests share the batch or on the order in which threads run.
+    """
+
+    def __init__(self, generators: list[torch.Generator], temperature: float, top_k: int, top_p: float):
+        self.generators = generators
+        self.warpers = [TemperatureLogitsWarper(temperature)]
+        if top_k > 0:
+            self.warpers.append(TopKLogitsWarper(top_k=top_k))
+        if top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(top_p=top_p))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        probs = torch.softmax(scores.float(), dim=-1)
+        picked = torch.stack([torch.multinomial(probs[i], 1, generator=g)[0] for i, g in enumerate(self.generators)])
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(len(picked), device=scores.device), picked] = 0.0
+        return out
+
+
+class StopWhenSet(StoppingCriteria):
+    """Stops every row of a running ``generate`` once ``event`` is set (abort of in-flight requests)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
 class _all_slots:
     """Context manager holding every slot of a semaphore (exclusive access)."""
 
@@ -110,6 +164,8 @@ class GenerationRequest:
     image_data: list | None = None
     video_data: list | None = None
     mm_processor_kwargs: dict | None = None
+    aborted: bool = False
+    """Set by the engine when :meth:`HFGenerationEngine.abort` cut this request's generation short."""
 
 
 def collapse_runs(ids: list[int], token_id: int) -> list[int]:
@@ -163,6 +219,24 @@ class HFGenerationEngine:
             raise ValueError(f"[rollout.engine_kwargs.hf] max_parallel must be >= 1, got {config.max_parallel}")
         self._slots = threading.BoundedSemaphore(config.max_parallel)
         self.weights_version = 0
+        self.stop_event = threading.Event()
+        """While set, running and new ``generate`` calls stop after their next token (see :meth:`abort`)."""
+
+    def abort(self) -> None:
+        """Make in-flight generation stop after the current token (rows keep what they produced so far)."""
+        self.stop_event.set()
+
+    def resume(self) -> None:
+        """Undo :meth:`abort`: later calls generate normally."""
+        self.stop_event.clear()
+
+    def _generator(self, seed: int | None) -> torch.Generator:
+        generator = torch.Generator(device=self.device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(int(seed))
+        return generator
 
     # ------------------------------------------------------------------ weights
     def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:
@@ -263,19 +337,23 @@ class HFGenerationEngine:
         do_sample = sampling.temperature > 0
         eos = [] if sampling.ignore_eos else sorted({*self.eos_token_ids, *sampling.stop_token_ids})
         max_new = max(r.sampling.max_tokens for r in requests)
+        # greedy selection over scores that PerRequestSampler made one-hot: sampling without the global RNG
         gen_kwargs = dict(max_new_tokens=max_new, min_new_tokens=max_new if sampling.ignore_eos else 0,
-                          do_sample=do_sample, eos_token_id=eos or None, pad_token_id=self.pad_token_id,
+                          do_sample=False, eos_token_id=eos or None, pad_token_id=self.pad_token_id,
                           return_dict_in_generate=True, output_logits=True,
-                          repetition_penalty=sampling.repetition_penalty)
+                          repetition_penalty=sampling.repetition_penalty,
+                          stopping_criteria=StoppingCriteriaList([StopWhenSet(self.stop_event)]))
         if do_sample:
-            gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p,
-                              top_k=sampling.top_k if sampling.top_k > 0 else 0)
+            generators = [self._generator(r.sampling.seed) for r in requests]
+            gen_kwargs["logits_processor"] = LogitsProcessorList([PerRequestSampler(
+                generators, sampling.temperature, sampling.top_k, sampling.top_p)])
         if self.config.suppress_vision_tokens and self.vision_token_ids:
             gen_kwargs["suppress_tokens"] = self.vision_token_ids
         with self._slots, torch.no_grad():
-            if sampling.seed is not None:
-                torch.manual_seed(int(sampling.seed))
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **inputs, **gen_kwargs)
+            if self.stop_event.is_set():
+                for r in requests:
+                    r.aborted = True
         temperature = sampling.temperature if sampling.temperature > 0 else 1.0
         results = []
         for i, r in enumerate(requests):

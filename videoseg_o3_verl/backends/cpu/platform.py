@@ -11,47 +11,75 @@ from __future__ import annotations
 
 import contextlib
 import types
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from verl.plugin.platform.platform_base import PlatformBase
 from verl.plugin.platform.platform_manager import PlatformRegistry
 
+from .probe import no_accelerator
 
-def _noop(*args, **kwargs):
+
+def _noop(*args, **kwargs) -> None:
     return None
 
 
+def _zero(*args, **kwargs) -> int:
+    return 0
+
+
+def _seed(seed: int, *args, **kwargs) -> None:
+    torch.manual_seed(seed)
+
+
+VETTED_CALLS: dict[str, Callable[..., Any]] = {
+    # what verl 0.9.1 calls through ``get_torch_device()``, with its meaning on the CPU
+    "is_available": lambda: True,
+    "is_initialized": lambda: True,
+    "device_count": lambda: 1,
+    "current_device": lambda: 0,
+    "get_device_name": lambda *a, **k: "cpu",
+    "set_device": _noop,
+    "synchronize": _noop,
+    "empty_cache": _noop,
+    "ipc_collect": _noop,
+    "manual_seed": _seed,
+    "manual_seed_all": _seed,
+    "get_rng_state": lambda *a, **k: torch.get_rng_state(),
+    "set_rng_state": lambda state, *a, **k: torch.set_rng_state(state),
+    "set_per_process_memory_fraction": _noop,
+    "reset_peak_memory_stats": _noop,
+    "reset_accumulated_memory_stats": _noop,
+    "reset_max_memory_allocated": _noop,
+    "memory_allocated": _zero,
+    "memory_reserved": _zero,
+    "max_memory_allocated": _zero,
+    "max_memory_reserved": _zero,
+    "mem_get_info": lambda *a, **k: (0, 0),
+    "memory_stats": lambda *a, **k: {},
+    "Stream": lambda *a, **k: contextlib.nullcontext(),
+    "stream": lambda *a, **k: contextlib.nullcontext(),
+    "current_stream": lambda *a, **k: types.SimpleNamespace(synchronize=_noop, wait_stream=_noop),
+    "Event": lambda *a, **k: types.SimpleNamespace(record=_noop, synchronize=_noop, wait=_noop),
+}
+"""The ``torch.cuda``-style calls the CPU device module answers; anything else raises ``AttributeError``."""
+
+
 class _CPUDeviceModule(types.ModuleType):
-    """Any attribute not defined explicitly is a no-op function (verl calls many ``torch.cuda`` helpers)."""
+    """A ``torch.cuda``-shaped module with only the :data:`VETTED_CALLS`: an unknown call raises instead of
+    silently doing nothing, so a new verl code path that needs an accelerator fails where it happens."""
 
     def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _noop
+        raise AttributeError(f"The CPU platform has no torch.cuda.{name}(): verl called a device function that is "
+                             "not in videoseg_o3_verl.backends.cpu.platform.VETTED_CALLS; add it there with its CPU "
+                             "meaning once you have checked what the caller needs")
 
 
 def _cpu_device_module() -> types.ModuleType:
-    """A ``torch.cuda``-shaped module whose calls are harmless no-ops on CPU."""
     module = _CPUDeviceModule("videoseg_cpu_device")
-    module.get_device_name = lambda *a, **k: "cpu"
-    for name in ("synchronize", "empty_cache", "set_device", "manual_seed", "manual_seed_all",
-                 "reset_peak_memory_stats", "ipc_collect", "reset_max_memory_allocated"):
-        setattr(module, name, _noop)
-    module.is_available = lambda: True
-    module.device_count = lambda: 1
-    module.current_device = lambda: 0
-    for name in ("memory_allocated", "memory_reserved", "max_memory_allocated", "max_memory_reserved"):
-        setattr(module, name, lambda *a, **k: 0)
-    module.mem_get_info = lambda *a, **k: (0, 0)
-    module.get_rng_state = lambda *a, **k: torch.get_rng_state()
-    module.set_rng_state = lambda state, *a, **k: torch.set_rng_state(state)
-    module.memory_stats = lambda *a, **k: {}
-    module.Stream = lambda *a, **k: contextlib.nullcontext()
-    module.stream = lambda *a, **k: contextlib.nullcontext()
-    module.current_stream = lambda *a, **k: types.SimpleNamespace(synchronize=_noop, wait_stream=_noop)
-    module.Event = lambda *a, **k: types.SimpleNamespace(record=_noop, synchronize=_noop, wait=_noop)
-    module.is_initialized = lambda: True
+    for name, fn in VETTED_CALLS.items():
+        setattr(module, name, fn)
     return module
 
 
@@ -82,8 +110,8 @@ class PlatformCPU(PlatformBase):
         return True
 
     def is_platform_available(self, use_smi_check: bool = False) -> bool:
-        # Only chosen by the probe when no accelerator is usable (it is registered after the built-ins).
-        return not torch.cuda.is_available()
+        # Only chosen by the probe when no accelerator exists (it is registered after the built-ins).
+        return no_accelerator()
 
     def current_device(self) -> str:  # type: ignore[override]
         # `.to(get_device_id())` must give a CPU tensor, so the "device index" is the device string itself.

@@ -13,8 +13,18 @@ A rule applies when every given condition holds: ``turn`` = number of assistant 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+SCRIPTED_FIELD = "scripted"
+"""Key of ``TokenOutput.extra_fields`` (and of the trajectory's ``extra_fields``) that is True for a scripted reply."""
+
+SCRIPTED_FRACTION_METRIC = "rollout/scripted_fraction"
+"""Metric: the fraction of a step's trajectories that contain a scripted reply (0 in a real run)."""
+
+CONFIG_KEY = "actor_rollout_ref.rollout.engine_kwargs.hf.scripted_responses"
+"""The only way to switch scripted replies on (tests and demos), and only with ``rollout.name=hf``."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,11 @@ class ScriptedResponses:
                              '{"rules": [{"response": str, "turn": int?, "match": str?}, ...]}') from err
         return cls(rules)
 
+    def produced(self, text: str) -> bool:
+        """Whether an assistant turn's text is one of the scripted replies (to mark trajectories in reports)."""
+        strip = "<|im_end|>"
+        return text.removesuffix(strip) in {rule.response.removesuffix(strip) for rule in self.rules}
+
     def pick(self, prompt_text: str, draw: float = 0.0) -> str | None:
         """The scripted reply for a prompt, or ``None`` to let the model sample.
 
@@ -66,3 +81,28 @@ class ScriptedResponses:
                 continue
             return rule.response if rule.response.endswith("<|im_end|>") else rule.response + "<|im_end|>"
         return None
+
+
+def scripted_fraction(extra_fields: Sequence[dict | None]) -> float:
+    """:data:`SCRIPTED_FRACTION_METRIC` of a batch: the share of trajectories whose ``extra_fields`` say scripted.
+
+    Example:
+        >>> scripted_fraction([{"scripted": True}, {"scripted": False}, {}, None])
+        0.25
+    """
+    if not extra_fields:
+        return 0.0
+    return sum(bool((fields or {}).get(SCRIPTED_FIELD)) for fields in extra_fields) / len(extra_fields)
+
+
+def check_scripted_rollout(rollout_config) -> None:
+    """Refuse scripted replies outside the ``hf`` rollout backend (another backend would silently ignore them).
+
+    Raises:
+        ValueError: naming :data:`CONFIG_KEY` and the configured ``rollout.name``.
+    """
+    hf = ((rollout_config.get("engine_kwargs", None) or {}).get("hf", None) or {})
+    name = rollout_config.get("name", None)
+    if hf.get("scripted_responses") and name != "hf":
+        raise ValueError(f"{CONFIG_KEY} is set but actor_rollout_ref.rollout.name={name!r}: scripted replies exist "
+                         "only for the hf rollout backend (tests and demos); remove the key or use rollout.name=hf")

@@ -14,18 +14,20 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import random
 from typing import Any
 
+import numpy as np
 import ray
 import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
-from .hf_engine import GenerationRequest, HFEngineConfig, HFGenerationEngine, SamplingRequest
-from .scripted import ScriptedResponses
+from .hf_engine import GenerationRequest, HFEngineConfig, HFGenerationEngine, SamplingRequest, request_seed
+from .scripted import SCRIPTED_FIELD, ScriptedResponses
 
 logger = logging.getLogger(__name__)
 
@@ -106,13 +108,19 @@ class GenerationBatcher:
         self.batch_sizes.append(len(items))
         try:
             results = await asyncio.to_thread(_no_stop_iteration, self.engine.generate_batch, [r for r, _ in items])
-        except Exception as err:  # noqa: BLE001 - delivered to every caller of the batch
-            for _, future in items:
-                if not future.done():
-                    future.set_exception(err)
-            return
+        except Exception as err:  # noqa: BLE001 - isolated below, or delivered to the one caller
+            if len(items) > 1:  # one bad request (e.g. inconsistent media) must not fail the others: one by one
+                logger.warning("HF rollout: a batch of %d failed (%s); retrying its requests one by one",
+                               len(items), err)
+                await asyncio.gather(*(self._generate([item]) for item in items))
+                return
+            results = [err]
         for (_, future), result in zip(items, results):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
                 future.set_result(result)
 
 
@@ -132,44 +140,86 @@ class HFRolloutServer:
         self.engine = HFGenerationEngine(model_config.local_path, engine_config_from(config),
                                          trust_remote_code=getattr(model_config, "trust_remote_code", False))
         hf_kwargs = (getattr(config, "engine_kwargs", None) or {}).get("hf", None) or {}
-        script = hf_kwargs.get("scripted_responses") or os.environ.get("VIDEOSEG_O3_SCRIPTED_ROLLOUT")
+        script = hf_kwargs.get("scripted_responses")
         self.script = ScriptedResponses.load(script) if script else None
-        self._script_rng = random.Random(int(config.seed) * 1000 + replica_rank)
+        if self.script is not None:
+            logger.warning("HF rollout replica %d answers some requests with scripted replies from %s (marked "
+                           "'%s' in extra_fields)", replica_rank, script, SCRIPTED_FIELD)
+        self.run_seed = int(config.seed)
         self.global_steps: int | None = None
         self._batcher = GenerationBatcher(self.engine)
         self._paused = asyncio.Event()
         self._paused.set()
-        self._requests = 0
+        self._rejecting = False
+        self._ordinals: dict[str, int] = {}
+        self._ordinals_step: int | None = None
+        self._im_start = self.engine.tokenizer.convert_tokens_to_ids("<|im_start|>")
+        self._assistant = self.engine.tokenizer.encode("assistant", add_special_tokens=False)
 
     async def generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], request_id: str,
                        image_data: list | None = None, video_data: list | None = None, audio_data: list | None = None,
                        mm_processor_kwargs: dict | None = None, priority: int = 0, **kwargs) -> TokenOutput:
         if audio_data:
             raise ValueError("The HF rollout backend does not support audio inputs")
+        if self._rejecting and not self._paused.is_set():
+            return self._aborted_output()
         await self._paused.wait()
         prompt_ids = [int(t) for t in prompt_ids]
         sampling = SamplingRequest.from_verl(sampling_params, len(prompt_ids), self.config.prompt_length,
                                              self.config.response_length, self.config.max_model_len)
-        if sampling.seed is None:
-            sampling.seed = hash((self.config.seed, self.replica_rank, self._requests, request_id)) % (2**31)
-        self._requests += 1
-        scripted = self._scripted_reply(prompt_ids)
+        if sampling.seed is None:  # reproducible: the same (run seed, request, turn) samples the same tokens
+            sampling.seed = request_seed(self.run_seed, self.request_key(prompt_ids),
+                                         self.assistant_turns(prompt_ids))
+        scripted = self._scripted_reply(prompt_ids, sampling.seed)
+        request = GenerationRequest(prompt_ids, sampling, image_data, video_data, mm_processor_kwargs)
         if scripted is not None:
             token_ids = scripted[: sampling.max_tokens]
             log_probs = await asyncio.to_thread(_no_stop_iteration, self.engine.score, prompt_ids, token_ids,
                                                 sampling.temperature, image_data, video_data, mm_processor_kwargs)
             log_probs = log_probs if sampling.logprobs else None
         else:
-            request = GenerationRequest(prompt_ids, sampling, image_data, video_data, mm_processor_kwargs)
             token_ids, log_probs = await self._batcher.submit(request)
-        return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason="completed",
-                           extra_fields={"global_steps": self.global_steps, "scripted": scripted is not None})
+        stop_reason = "completed"
+        if request.aborted and not self._finished(token_ids, sampling):
+            stop_reason = "aborted"  # cut short by abort_all_requests: verl resumes it after the weight sync
+        return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason=stop_reason,
+                           extra_fields={"global_steps": self.global_steps, SCRIPTED_FIELD: scripted is not None})
 
-    def _scripted_reply(self, prompt_ids: list[int]) -> list[int] | None:
+    def request_key(self, prompt_ids: list[int]) -> str:
+        """The identity of a request for its seed: training step, prompt digest and how many identical prompts came
+        before it in this step (the samples of a GRPO group share a prompt but get ordinals 0, 1, ...).
+
+        verl's agent loops name requests with random ``uuid4`` ids, so the id itself cannot make two runs agree;
+        the content and its ordinal do, whatever the arrival order of different prompts or the batch they join.
+        """
+        if self._ordinals_step != self.global_steps:  # bounded memory: ordinals restart every step
+            self._ordinals, self._ordinals_step = {}, self.global_steps
+        digest = hashlib.sha256(np.asarray(prompt_ids, dtype=np.int64).tobytes()).hexdigest()
+        ordinal = self._ordinals.get(digest, 0)
+        self._ordinals[digest] = ordinal + 1
+        return f"{self.global_steps}:{digest}:{ordinal}"
+
+    def assistant_turns(self, prompt_ids: list[int]) -> int:
+        """Assistant turns already in a chat prompt (the trailing generation prompt not counted): the ``turn`` of
+        :func:`request_seed`, so every turn of a trajectory gets its own random stream."""
+        width = len(self._assistant)
+        opened = sum(1 for i, t in enumerate(prompt_ids)
+                     if t == self._im_start and prompt_ids[i + 1: i + 1 + width] == self._assistant)
+        return max(opened - 1, 0)
+
+    def _finished(self, token_ids: list[int], sampling: SamplingRequest) -> bool:
+        ended = bool(token_ids) and token_ids[-1] in {*self.engine.eos_token_ids, *sampling.stop_token_ids}
+        return len(token_ids) >= sampling.max_tokens or (ended and not sampling.ignore_eos)
+
+    def _aborted_output(self) -> TokenOutput:
+        return TokenOutput(token_ids=[], log_probs=None, stop_reason="aborted",
+                           extra_fields={"global_steps": self.global_steps, SCRIPTED_FIELD: False})
+
+    def _scripted_reply(self, prompt_ids: list[int], seed: int) -> list[int] | None:
         if self.script is None:
             return None
         text = self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=False)
-        reply = self.script.pick(text, self._script_rng.random())
+        reply = self.script.pick(text, random.Random(seed).random())
         return None if reply is None else self.engine.tokenizer.encode(reply, add_special_tokens=False)
 
     async def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:
@@ -182,9 +232,15 @@ class HFRolloutServer:
         self.global_steps = global_steps
 
     async def abort_all_requests(self, reject_request: bool = False) -> None:
+        """Hold new requests (or, with ``reject_request``, answer them ``aborted`` at once) and stop in-flight ones
+        after their current token; they return what they produced with ``stop_reason="aborted"``."""
         self._paused.clear()
+        self._rejecting = reject_request
+        self.engine.abort()
 
     async def resume_generation(self) -> None:
+        self.engine.resume()
+        self._rejecting = False
         self._paused.set()
 
     # Memory management is a no-op: the tiny/standalone HF model stays resident.
