@@ -105,6 +105,51 @@ class Demo(Subcommand):
         return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides)
 
 
+class Eval(Subcommand):
+    name = "eval"
+    help = ("Evaluate a policy on a benchmark parquet with the paper's inference protocol: results.json, "
+            "metrics.json, conversations.jsonl, report.html (and --submit PNGs).")
+
+    def add(self, subparsers):
+        parser = super().add(subparsers)
+        parser.add_argument("--config-name", default=None, help="Eval recipe (recipes/eval_*.yaml); flags win")
+        parser.add_argument("--config-path", default=None, help="Directory of recipes (default: shipped recipes)")
+        parser.add_argument("--model", help="HF Qwen-VL directory (training checkpoint, converted release, tiny)")
+        parser.add_argument("--seg-head", default=None, help="Seg head directory (default: found next to --model)")
+        parser.add_argument("--sam2", help="SAM2 checkpoint (.pt)")
+        parser.add_argument("--data", help="Parquet of RVOS records (videoseg-o3 data)")
+        parser.add_argument("--output-dir", help="Where the result files go")
+        parser.add_argument("--dataset", default=None, help="Benchmark name of the table (default: from the data)")
+        parser.add_argument("--limit", type=int, default=None, help="Only the first N expressions")
+        parser.add_argument("--backend", choices=["hf"], default=None, help="Generation backend")
+        parser.add_argument("--resume", action="store_true", default=None, help="Skip finished expressions")
+        parser.add_argument("--submit", action="store_true", default=None,
+                            help="Also write Annotations/<video>/<expression>/<frame>.png and submission.zip")
+        parser.add_argument("--num-workers", type=int, default=None,
+                            help="0: in this process (default); N: Ray actor pool; -1: one per GPU of the cluster")
+        parser.add_argument("--device", default=None, help="Device of the in-process worker (default: cuda if any)")
+        parser.add_argument("--dtype", default=None, help="Policy dtype: float32 (default) or bfloat16")
+        parser.add_argument("--clean-inputs", action="store_true", default=None,
+                            help="Plain index lists / bare expression / smart_resize instead of the released inputs")
+        parser.add_argument("overrides", nargs="*", help="Recipe overrides, e.g. eval.limit=10")
+        return parser
+
+    def run(self, args):
+        from .eval.runner import config_from_cli, run_eval
+
+        metrics = run_eval(config_from_cli(args))
+        print(json_line(metrics.get("table", {})))
+        if metrics["num_errors"]:
+            print(f"{metrics['num_errors']} expression(s) failed; see metrics.json 'errors'", file=sys.stderr)
+        return 0
+
+
+def json_line(value) -> str:
+    import json
+
+    return json.dumps(value)
+
+
 class Forward(Subcommand):
     """A verb whose arguments belong to another module's ``main(argv)`` (``--help`` is theirs too)."""
 
@@ -146,7 +191,8 @@ class ConvertCheckpoint(Forward):
     target = "videoseg_o3_verl.model.convert_cli"
 
 
-SUBCOMMANDS = [Demo(), Smoke(), Train(), DataConvert(), Synthetic(), ConvertCheckpoint(), BuildTiny(), ServeReward()]
+SUBCOMMANDS = [Demo(), Smoke(), Train(), Eval(), DataConvert(), Synthetic(), ConvertCheckpoint(), BuildTiny(),
+               ServeReward()]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -106,7 +106,7 @@ def test_app_rejects_paths_outside_roots_with_403(server, video_root, tmp_path):
     ({"prompts": {"type": "mask", "masks": [{"size": [64, 80], "counts": "x"}]}}, 422, "prompts.masks[0]"),
     ({"prompts": {"type": "mask", "masks": [encode_mask(np.ones((8, 8)))]}}, 422,
      "prompts.masks[0]: RLE size [8, 8] does not match the expected size [64, 80]"),
-    ({"mode": "video"}, 422, "mode: expected one of ['image', 'propagate']"),
+    ({"mode": "video"}, 422, "mode: expected one of ['image', 'propagate', 'propagate_language']"),
     ({"keyframe": 99}, 422, "keyframe"),
     ({"frame_indices": None}, 422, "request covers 8 frames; the limit is 6"),
     ({"prompts": {"type": "box", "boxes": [[0, 0, 5, 5]] * 4}}, 422, "4 prompts in one request; the limit is 3"),

@@ -333,9 +333,11 @@ def test_pixel_accuracy_and_robustness_hand_values():
     # A: frame 0 differs in 1 of 4 px -> 0.75; frame 1 equal -> 1; frame 2 differs in 3 -> 0.25; frame 3 in 2.
     assert pixel_accuracy(pred, gt).tolist() == [0.75, 1.0, 0.25, 0.5]
     r = robustness(pred, gt, fg)
-    # R = max(1 - |P & ~G| / |fg|, 0): frame 0: 1 - 1/4; frame 1: 0/0 -> NaN (as the ReVOS script);
-    # frame 2: 3 false px / 0 fg -> -inf -> clipped to 0; frame 3: no false px / 2 -> 1.
-    assert r[0] == 0.75 and math.isnan(r[1]) and r[2] == 0.0 and r[3] == 1.0
+    # R = max(1 - |P & ~G| / (|fg| + 1e-6), 0) (the ReVOS script): frame 0: 1 - 1/4.000001 = 0.75000004...;
+    # frame 1: empty foreground, prediction and GT: 1 - 0/1e-6 = 1; frame 2: 3 false px / 1e-6 -> clipped to 0;
+    # frame 3: no false px -> 1.
+    assert r[0] == 1 - 1 / 4.000001 and r[1] == 1.0 and r[2] == 0.0 and r[3] == 1.0
+    assert robustness(pred, gt, fg, eps=0).tolist() == [0.75, 1.0, 0.0, 1.0]  # 0/0 -> 1 as well
 
 
 def test_robustness_clips_at_zero():

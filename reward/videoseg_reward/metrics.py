@@ -428,16 +428,15 @@ def pixel_accuracy(pred: Any, gt: Any) -> np.ndarray:
     return _frame_counts(p == g) / float(hw)
 
 
-def robustness(pred: Any, gt: Any, foreground: Any) -> np.ndarray:
-    """ReVOS ``R``: per frame ``max(1 - |P ∩ ¬G| / |foreground|, 0)``, ``[T]`` float64.
+def robustness(pred: Any, gt: Any, foreground: Any, eps: float = 1e-6) -> np.ndarray:
+    """ReVOS ``R``: per frame ``max(1 - |P ∩ ¬G| / (|foreground| + eps), 0)``, ``[T]`` float64 (the ReVOS script).
 
     ``foreground`` is the union of all annotated objects of the video in that frame (``mask_dict_foreground``).
-    A frame with an empty foreground gives ``0`` if anything is falsely predicted and NaN if nothing is
-    (``0/0``, as in the ReVOS script); aggregate with a NaN-aware mean if such frames can occur.
+    A frame with an empty foreground scores ``1`` if nothing is falsely predicted and ``0`` otherwise.
 
     Example:
         >>> fg = np.ones((2, 2)); gt = np.array([[1, 0], [0, 0]]); pred = np.array([[1, 1], [0, 0]])
-        >>> robustness(pred, gt, fg).tolist()   # 1 false-positive pixel / 4 foreground pixels
+        >>> robustness(pred, gt, fg, eps=0).tolist()   # 1 false-positive pixel / 4 foreground pixels
         [0.75]
     """
     p, g = _pair(pred, gt)
@@ -447,8 +446,8 @@ def robustness(pred: Any, gt: Any, foreground: Any) -> np.ndarray:
     neg = _frame_counts(p & ~g).astype(np.float64)
     pos = _frame_counts(fg).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = 1.0 - neg / pos
-    return np.where(np.isnan(r), np.nan, np.maximum(r, 0.0))
+        r = 1.0 - neg / (pos + eps)
+    return np.where(np.isnan(r), 1.0, np.maximum(r, 0.0))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -19,6 +19,9 @@ Decoding modes (see :data:`videoseg_reward.schemas.MODES`):
   propagated frame (a forward hook on the prompt encoder), which is Sa2VA's
   ``lang_embed_injecting_per_frame``. Difference to the authors' code: their keyframe is decoded with the
   embedding inside the tracker (``add_language_embd``) rather than fed back as a mask.
+* ``propagate_language`` (embedding prompts only): the released inference protocol,
+  :func:`videoseg_reward.propagation.propagate_language`, per object over every frame of the video (its own
+  frame preprocessing, no feature cache); ``frame_indices`` only selects the returned frames.
 
 All masks are returned at the original frame size: low-res (``image_size / 4``) logits are upsampled
 bilinearly (``align_corners=False``) and thresholded ``> 0``.
@@ -52,6 +55,7 @@ from videoseg_reward.frames import (
     video_cache_key,
 )
 from videoseg_reward.masks import score_masks
+from videoseg_reward.propagation import propagate_language
 from videoseg_reward.sam2_model import load_sam2_model
 from videoseg_reward.schemas import (
     MODES,
@@ -89,6 +93,19 @@ class _Video:
 
     def __init__(self, key: str, num_frames: int, loader: Any, size: tuple[int, int] | None = None):
         self.key, self.num_frames, self.load, self.size = key, num_frames, loader, size
+
+
+class _FrameReader:
+    """A :class:`_Video` as the frame sequence :func:`propagate_language` reads one frame at a time."""
+
+    def __init__(self, vid: _Video):
+        self.vid = vid
+
+    def __len__(self) -> int:
+        return self.vid.num_frames
+
+    def get_frame(self, index: int) -> np.ndarray:
+        return self.vid.load([index])[0]
 
 
 class _NoFrames:
@@ -168,7 +185,7 @@ class Sam2Scorer:
             video: a path (frames folder or video file, checked against ``video_roots``), a
                 :class:`VideoRef`, or ``[T, H, W, 3]`` uint8 RGB frames.
             prompts: :class:`Prompts` (or a dict accepted by :func:`as_prompts`) with ``n`` objects.
-            mode: ``"image"`` or ``"propagate"`` (module docstring).
+            mode: ``"image"``, ``"propagate"`` or ``"propagate_language"`` (module docstring).
             keyframe: absolute index of the frame the prompts refer to (the conditioning frame).
             frame_indices: absolute frames to return (unique; any order); ``None`` = all frames.
             inject_per_frame: propagate mode with embedding prompts only: inject the embedding on every frame.
@@ -183,7 +200,10 @@ class Sam2Scorer:
             raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
         if inject_per_frame and (mode != "propagate" or prompts.kind != "embedding"):
             raise ValueError("inject_per_frame=True needs mode='propagate' and embedding prompts "
-                             f"(got mode={mode!r}, prompts of type {prompts.kind!r})")
+                             f"(got mode={mode!r}, prompts of type {prompts.kind!r}; 'propagate_language' always "
+                             "injects)")
+        if mode == "propagate_language" and prompts.kind != "embedding":
+            raise ValueError(f"mode 'propagate_language' needs embedding prompts, got prompts of type {prompts.kind!r}")
         stop = _stopper(should_stop)
         with self._lock, torch.inference_mode():
             stop()
@@ -194,6 +214,12 @@ class Sam2Scorer:
                     or not 0 <= int(keyframe) < vid.num_frames:
                 raise ValueError(f"keyframe: expected an integer in [0, {vid.num_frames}), got {keyframe!r}")
             keyframe = int(keyframe)
+            if mode == "propagate_language":
+                video_masks = np.stack([propagate_language(self.model, _FrameReader(vid), keyframe, e)
+                                        for e in prompts.embeddings])
+                return SegmentResult(masks=video_masks[:, list(frames)], keyframe_masks=video_masks[:, keyframe],
+                                     frame_indices=tuple(frames), keyframe=keyframe, mode=mode,
+                                     model_version=self._version)
             needed = sorted(set(frames) | {keyframe})
             if vid.size is not None:
                 _check_prompt_size(prompts, *vid.size)  # before any frame is decoded

@@ -80,7 +80,7 @@ def test_initial_user_content_train_exact_text_order_and_frames():
 
 
 def test_initial_user_content_eval_exact_text_and_budgets():
-    content, shown = initial_user_content(FakeVideo(30), QUESTION, EnvConfig.eval())
+    content, shown = initial_user_content(FakeVideo(30), QUESTION, EnvConfig.eval(released_inputs=False))
     low = [0, 1, 3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 24, 25, 27, 29]  # linspace(0, 29, 20)
     high = [0, 4, 8, 12, 16, 20, 24, 29]  # linspace(0, 29, 8), step 4.14
     assert types(content) == ["image"] * 20 + ["text"] + ["image"] * 8 + ["text", "text"]
@@ -132,7 +132,7 @@ def test_initial_user_content_sizes_are_factor_multiples_within_budget(factor, s
 
 
 def test_initial_user_content_limit_rule_is_unsnapped():
-    config = EnvConfig.eval(initial_resize="limit")
+    config = EnvConfig.eval(released_inputs=False, initial_resize="limit")
     _, shown = initial_user_content(FakeVideo(30), QUESTION, config)
     # area-limit rescale: 600x400 -> int(193.99) x int(129.33) for low; 200,704 -> int(548.7) x int(365.8) for high
     assert shown.low_res_sizes == [(193, 129)] * 20
@@ -161,7 +161,7 @@ def test_select_observation_content_exact_text_frames_and_sizes():
 def test_select_observation_content_eval_keyframe_budget_and_short_interval():
     video = FakeVideo(30)
     action = Action(kind="select", start=3, end=4, keyframe=0)  # keyframe outside the interval is fine
-    content, shown = select_observation_content(video, action, QUESTION, EnvConfig.eval())
+    content, shown = select_observation_content(video, action, QUESTION, EnvConfig.eval(released_inputs=False))
     assert texts(content)[:2] == [
         "\nHere are 2 low-resolution frames in this video (frame indices are [3, 4])\n",
         "Here is key frames (frame indice:0).\n",

@@ -13,6 +13,21 @@ MODES = ("train", "eval")
 INITIAL_RESIZE_RULES = ("smart", "limit")
 """How first-turn frames are resized: Qwen `smart_resize` (snapped) or the area-limit rescale (unsnapped)."""
 
+INDEX_STYLES = ("int", "numpy")
+"""How frame-index lists are printed in prompts: Python ints or the NumPy >= 2 repr of a list of np.int64."""
+
+OBSERVATION_QUERIES = ("expression", "sentence")
+"""What a `<select>` observation quotes as the text query: the bare expression or the first-turn query sentence."""
+
+FETCH_IMAGE_FACTOR = 28
+"""Side multiple of `qwen_vl_utils.fetch_image` at its default `image_patch_size=14` (14 x 2 merge)."""
+
+FETCH_IMAGE_MIN_PIXELS = 4 * 28 * 28
+"""Default lower area bound of `qwen_vl_utils.fetch_image` (4 tokens of 28 x 28)."""
+
+FETCH_IMAGE_MAX_PIXELS = 16384 * 28 * 28
+"""Default upper area bound of `qwen_vl_utils.fetch_image` (16,384 tokens of 28 x 28)."""
+
 
 @dataclass(frozen=True)
 class EnvConfig:
@@ -71,6 +86,18 @@ class EnvConfig:
     missing defaults to 0 and the episode goes on (train protocol; the released inference parser, like False, makes
     such a turn invalid and ends the episode; the format reward asks for all three keys)."""
 
+    index_style: Literal["int", "numpy"] = "int"
+    """Frame-index lists in the first turn and in observations: "int" prints "[0, 11]"; "numpy" prints
+    "[np.int64(0), np.int64(11)]", what the released eval's `str(list(ndarray))` gives under NumPy >= 2."""
+
+    observation_query: Literal["expression", "sentence"] = "expression"
+    """The text quoted by `The text query is '...'` after a `<select>`: the bare expression (RL rollout) or the
+    whole first-turn query sentence `The query is "...". Show me ... This video has N frames.` (released eval)."""
+
+    fetch_image_snap: bool = False
+    """After the environment's resize, snap every shown image as `qwen_vl_utils.fetch_image` does (released eval,
+    which calls `process_vision_info` on all messages): `smart_resize` with factor 28 and 4..16,384 tokens, BICUBIC."""
+
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"[EnvConfig] mode must be one of {MODES}, got {self.mode!r}")
@@ -78,9 +105,14 @@ class EnvConfig:
             raise ValueError(
                 f"[EnvConfig] initial_resize must be one of {INITIAL_RESIZE_RULES}, got {self.initial_resize!r}"
             )
+        for name, allowed in (("index_style", INDEX_STYLES), ("observation_query", OBSERVATION_QUERIES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"[EnvConfig] {name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not isinstance(self.fetch_image_snap, bool):
+            raise TypeError(f"[EnvConfig] fetch_image_snap must be a bool, got {self.fetch_image_snap!r}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("mode", "initial_resize"):
+            if f.name in _NON_INT_FIELDS:
                 continue
             if f.type in (bool, "bool"):
                 if not isinstance(value, bool):
@@ -110,9 +142,16 @@ class EnvConfig:
         return cls(**values)
 
     @classmethod
-    def eval(cls, **overrides) -> EnvConfig:
-        """Preset of benchmark inference (spec §2.3): 20 + 8 initial frames, keyframe ≤ 401,408 px, 1024 tokens."""
+    def eval(cls, released_inputs: bool = True, **overrides) -> EnvConfig:
+        """Preset of benchmark inference (spec §2.3): 20 + 8 initial frames, keyframe ≤ 401,408 px, 1024 tokens.
+
+        With `released_inputs` (the default) the model sees exactly what the released eval fed it
+        (`RELEASED_EVAL_INPUTS`: NumPy index reprs, the query sentence in observations, area-limit rescale of the
+        initial frames, then `fetch_image` snapping); `released_inputs=False` gives the clean form (plain ints,
+        the bare expression, `smart_resize` of the initial frames, no extra snapping).
+        """
         values = dict(
+            **(RELEASED_EVAL_INPUTS if released_inputs else {}),
             mode="eval",
             num_low_res=20,
             num_high_res=8,
@@ -136,3 +175,11 @@ class EnvConfig:
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         return num_frames // 2
+
+
+_NON_INT_FIELDS = ("mode", "initial_resize", "index_style", "observation_query", "fetch_image_snap")
+
+RELEASED_EVAL_INPUTS = dict(
+    initial_resize="limit", index_style="numpy", observation_query="sentence", fetch_image_snap=True
+)
+"""The `EnvConfig` fields that reproduce the released eval's model inputs (the `EnvConfig.eval()` default)."""

@@ -4,7 +4,8 @@
 Pure given a frame loader: `video` is anything with `__len__` and `get_frames(indices) -> list[PIL.Image]`
 (e.g. `videoseg_o3_verl.video.VideoSource`). Content items use the Qwen/verl chat format
 `{"type": "image", "image": PIL.Image}` and `{"type": "text", "text": str}`. Index lists are rendered from
-Python ints ("[0, 11, 22]"), never NumPy reprs.
+Python ints ("[0, 11, 22]"), or as the released eval printed them under NumPy >= 2 with
+`config.index_style == "numpy"` ("[np.int64(0), np.int64(11)]").
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from typing import Any, Protocol
 from PIL import Image
 
 from videoseg_o3_verl.env.actions import Action
-from videoseg_o3_verl.env.config import EnvConfig
+from videoseg_o3_verl.env.config import (
+    FETCH_IMAGE_FACTOR,
+    FETCH_IMAGE_MAX_PIXELS,
+    FETCH_IMAGE_MIN_PIXELS,
+    EnvConfig,
+)
 from videoseg_o3_verl.env.frames import initial_frame_indices, sample_interval_frames
 from videoseg_o3_verl.env.prompts import (
     INITIAL_HIGH_RES_TEXT,
@@ -58,9 +64,29 @@ class ShownFrames:
     """The selected keyframe for a select observation; None for the first turn."""
 
 
-def _render_indices(indices: list[int]) -> str:
-    # str() of a list of Python ints: "[0, 11, 22]".
+def render_indices(indices: list[int], style: str = "int") -> str:
+    """An index list as the prompt prints it.
+
+    Example:
+        >>> render_indices([0, 11]), render_indices([0, 11], "numpy")
+        ('[0, 11]', '[np.int64(0), np.int64(11)]')
+    """
+    if style == "numpy":  # str(list(ndarray of int64)) under NumPy >= 2
+        return "[" + ", ".join(f"np.int64({int(i)})" for i in indices) + "]"
     return str([int(i) for i in indices])
+
+
+def query_sentence(question: str, num_frames: int, config: EnvConfig) -> str:
+    """The query text of the first user turn (train or eval template)."""
+    template = SEG_COT_TEMPORAL_TEMPLATE if config.mode == "train" else SEG_COT_TEMPORAL_TEMPLATE_EVAL
+    return template.format(question=question, total_frames=num_frames)
+
+
+def _snap(img: Image.Image, config: EnvConfig) -> Image.Image:
+    """`qwen_vl_utils.fetch_image`'s resize when `config.fetch_image_snap`, else the image unchanged."""
+    if not config.fetch_image_snap:
+        return img
+    return resize_for_llm(img, FETCH_IMAGE_FACTOR, FETCH_IMAGE_MIN_PIXELS, FETCH_IMAGE_MAX_PIXELS)
 
 
 def _load(video: FrameLoader, indices: list[int]) -> dict[int, Image.Image]:
@@ -94,7 +120,8 @@ def initial_user_content(
     Order: [image] * n_low, INITIAL_LOW_RES_TEXT, [image] * n_high, INITIAL_HIGH_RES_TEXT, query text
     (SEG_COT_TEMPORAL_TEMPLATE in train, SEG_COT_TEMPORAL_TEMPLATE_EVAL in eval). Frame choice follows
     `initial_frame_indices(L, count, config.mode)`. With `config.initial_resize == "smart"` frames are resized
-    by `resize_for_llm` (sides multiple of `config.patch_factor`); with "limit" by `resize_to_limit`.
+    by `resize_for_llm` (sides multiple of `config.patch_factor`); with "limit" by `resize_to_limit`; then, with
+    `config.fetch_image_snap`, snapped as `qwen_vl_utils.fetch_image` does (what the released eval fed the model).
 
     Args:
         video: frame loader with L = len(video) >= 1 frames.
@@ -112,18 +139,18 @@ def initial_user_content(
 
     def resize(img: Image.Image, min_pixels: int, max_pixels: int) -> Image.Image:
         if config.initial_resize == "smart":
-            return resize_for_llm(img, config.patch_factor, min_pixels, max_pixels)
-        return resize_to_limit(img, min_pixels, max_pixels, config.min_side)
+            return _snap(resize_for_llm(img, config.patch_factor, min_pixels, max_pixels), config)
+        return _snap(resize_to_limit(img, min_pixels, max_pixels, config.min_side), config)
 
     low_images = [resize(frames[i], config.low_res_min_pixels, config.low_res_max_pixels) for i in low]
     high_images = [resize(frames[i], config.high_res_min_pixels, config.high_res_max_pixels) for i in high]
-    template = SEG_COT_TEMPORAL_TEMPLATE if config.mode == "train" else SEG_COT_TEMPORAL_TEMPLATE_EVAL
+    style = config.index_style
     content = (
         [_image(img) for img in low_images]
-        + [_text(INITIAL_LOW_RES_TEXT.format(n=len(low), indices=_render_indices(low)))]
+        + [_text(INITIAL_LOW_RES_TEXT.format(n=len(low), indices=render_indices(low, style)))]
         + [_image(img) for img in high_images]
-        + [_text(INITIAL_HIGH_RES_TEXT.format(n=len(high), indices=_render_indices(high)))]
-        + [_text(template.format(question=question, total_frames=num_frames))]
+        + [_text(INITIAL_HIGH_RES_TEXT.format(n=len(high), indices=render_indices(high, style)))]
+        + [_text(query_sentence(question, num_frames, config))]
     )
     shown = ShownFrames(
         low_res_indices=list(low),
@@ -141,7 +168,9 @@ def select_observation_content(
 
     Order: [image] * n (frames `sample_interval_frames(start, end, config.max_frames_per_round)`, each
     `resize_to_limit`-ed to [low_res_min_pixels, low_res_max_pixels]), OBS_LOW_RES_TEXT, [image] keyframe
-    (`resize_to_limit` to [keyframe_min_pixels, keyframe_max_pixels]), OBS_KEYFRAME_TEXT, OBS_CONTINUE_TEXT.
+    (`resize_to_limit` to [keyframe_min_pixels, keyframe_max_pixels]), OBS_KEYFRAME_TEXT, OBS_CONTINUE_TEXT
+    (quoting the expression, or the first-turn query sentence with `config.observation_query == "sentence"`).
+    With `config.fetch_image_snap` every image is then snapped as `qwen_vl_utils.fetch_image` does.
 
     Args:
         video: frame loader with L = len(video) frames.
@@ -170,18 +199,20 @@ def select_observation_content(
     temporal = sample_interval_frames(start, end, config.max_frames_per_round)
     frames = _load(video, temporal + [keyframe])
     low_images = [
-        resize_to_limit(frames[i], config.low_res_min_pixels, config.low_res_max_pixels, config.min_side)
+        _snap(resize_to_limit(frames[i], config.low_res_min_pixels, config.low_res_max_pixels, config.min_side),
+              config)
         for i in temporal
     ]
-    key_image = resize_to_limit(
+    key_image = _snap(resize_to_limit(
         frames[keyframe], config.keyframe_min_pixels, config.keyframe_max_pixels, config.min_side
-    )
+    ), config)
+    quoted = question if config.observation_query == "expression" else query_sentence(question, num_frames, config)
     content = (
         [_image(img) for img in low_images]
-        + [_text(OBS_LOW_RES_TEXT.format(n=len(temporal), indices=_render_indices(temporal)))]
+        + [_text(OBS_LOW_RES_TEXT.format(n=len(temporal), indices=render_indices(temporal, config.index_style)))]
         + [_image(key_image)]
         + [_text(OBS_KEYFRAME_TEXT.format(keyframe=int(keyframe)))]
-        + [_text(OBS_CONTINUE_TEXT.format(question=question))]
+        + [_text(OBS_CONTINUE_TEXT.format(question=quoted))]
     )
     shown = ShownFrames(
         low_res_indices=list(temporal),

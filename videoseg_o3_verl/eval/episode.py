@@ -1,0 +1,102 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""One inference episode (the released evaluation loop): first turn, greedy turns, `<select>` observations.
+
+The loop stops when a turn has no parsable `<select>` (an answer, garbage, bad JSON, or end < start after
+clamping) or after `max_turns` turns; a `<select>` in the last turn ends the episode too (its keyframe still
+counts for the final mask, see :func:`~videoseg_o3_verl.eval.keyframe.final_keyframe`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from videoseg_o3_verl.env import (
+    EnvConfig,
+    FrameLoader,
+    initial_user_content,
+    parse_action,
+    select_observation_content,
+    system_message,
+)
+from videoseg_o3_verl.eval.policy import Generation, Policy, turn_content
+
+
+@dataclass
+class Turn:
+    """One assistant turn and the observation that answered it."""
+
+    text: str
+    """Decoded assistant text."""
+    kind: str
+    """Parsed action: "select", "answer" or "invalid"."""
+    vtg: dict[str, int] | None = None
+    """Clamped start/end/keyframe of the action when parsed."""
+    reason: str | None = None
+    """Why the action is invalid."""
+    shown_low_res: list[int] = field(default_factory=list)
+    """Low-resolution frames of the observation that followed (empty if none)."""
+    shown_keyframe: int | None = None
+    """High-resolution keyframe of the observation that followed."""
+
+
+@dataclass
+class Episode:
+    """What the policy saw and said."""
+
+    initial_low_res: list[int]
+    """First-turn low-resolution frame indices."""
+    spatial_indices: list[int]
+    """First-turn high-resolution frame indices."""
+    turns: list[Turn]
+    """Assistant turns in order."""
+    final: Generation
+    """The last generation (its context is the final context of the [SEG] hidden state)."""
+    messages: list[dict[str, Any]]
+    """The whole conversation (images as PIL)."""
+
+    @property
+    def turn_texts(self) -> list[str]:
+        return [t.text for t in self.turns]
+
+    @property
+    def shown_frames(self) -> list[int]:
+        """Every frame index the policy was shown, in order (repeats kept)."""
+        shown = self.initial_low_res + self.spatial_indices
+        for turn in self.turns:
+            shown += turn.shown_low_res + ([turn.shown_keyframe] if turn.shown_keyframe is not None else [])
+        return shown
+
+
+def run_episode(policy: Policy, video: FrameLoader, expression: str, env: EnvConfig) -> Episode:
+    """Run the inference protocol on one (video, expression).
+
+    Args:
+        policy: generates turns (greedy, `env.max_new_tokens` per turn).
+        video: frame loader of the whole video.
+        expression: the referring / reasoning expression.
+        env: environment constants (use `EnvConfig.eval()`).
+    """
+    num_frames = len(video)
+    content, shown = initial_user_content(video, expression, env)
+    messages: list[dict[str, Any]] = [system_message(), {"role": "user", "content": content}]
+    images = [item["image"] for item in content if item["type"] == "image"]
+    turns: list[Turn] = []
+    generation = None
+    for index in range(env.max_turns):
+        generation = policy.generate(messages, images, env.max_new_tokens)
+        messages.append({"role": "assistant", "content": turn_content(generation.text)})
+        action = parse_action(generation.text, num_frames, mode="eval")
+        vtg = None
+        if action.start is not None and action.end is not None and action.keyframe is not None:
+            vtg = {"start": action.start, "end": action.end, "keyframe": action.keyframe}
+        turn = Turn(text=generation.text, kind=action.kind, vtg=vtg, reason=action.reason)
+        turns.append(turn)
+        if action.kind != "select" or index == env.max_turns - 1:
+            break
+        observation, seen = select_observation_content(video, action, expression, env)
+        messages.append({"role": "user", "content": observation})
+        images = images + [item["image"] for item in observation if item["type"] == "image"]
+        turn.shown_low_res, turn.shown_keyframe = list(seen.low_res_indices), seen.keyframe
+    return Episode(initial_low_res=list(shown.low_res_indices), spatial_indices=list(shown.high_res_indices),
+                   turns=turns, final=generation, messages=messages)

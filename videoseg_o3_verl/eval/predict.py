@@ -1,0 +1,186 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""Per-expression evaluation: a pure function of (models, record) -> one result row.
+
+`evaluate_record` runs the inference episode, takes the last [SEG] of the final context through the seg head,
+propagates it with SAM2 from the final keyframe over all frames, and scores the masks against the ground truth.
+Bad input (a missing video or frame, malformed ground truth) gives an error row naming the file and the
+expression instead of an exception, so a run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from videoseg_reward.masks import encode_masks
+
+from videoseg_o3_verl.data.records import RVOSRecord
+from videoseg_o3_verl.env import EnvConfig
+from videoseg_o3_verl.eval.episode import Episode, run_episode
+from videoseg_o3_verl.eval.keyframe import final_keyframe
+from videoseg_o3_verl.eval.policy import HFPolicy, Policy
+from videoseg_o3_verl.eval.scoring import expression_row
+from videoseg_o3_verl.model.seg_head import SegHead, build_seg_head
+from videoseg_o3_verl.model.seg_head_io import has_seg_head, load_seg_head
+from videoseg_o3_verl.video import VideoSource
+
+logger = logging.getLogger(__name__)
+
+SEG_HEAD_SEED = 0
+"""Seed of the projection built from the SAM2 checkpoint when the model directory carries no seg head."""
+
+
+@dataclass
+class EvalModels:
+    """Everything one evaluation worker holds."""
+
+    policy: Policy
+    """Generates turns and gives the final [SEG] hidden state."""
+    seg_head: SegHead
+    """Projects the hidden state to the SAM2 prompt embedding."""
+    sam2: torch.nn.Module
+    """SAM2 video predictor for the propagation, with the seg head's prompt-encoder/mask-decoder weights."""
+    env: EnvConfig
+    """Inference protocol constants."""
+
+
+def find_seg_head(model_dir: str | os.PathLike, seg_head_dir: str | os.PathLike | None = None) -> Path | None:
+    """The seg head directory for `model_dir`: `seg_head_dir` if given, else the model directory itself (a
+    converted released checkpoint), `<model_dir>/seg_head`, or `<model_dir>/../seg_head` (a training checkpoint's
+    `global_step_N/actor/huggingface` next to `actor/seg_head`); None when there is none."""
+    if seg_head_dir is not None:
+        if not has_seg_head(seg_head_dir):
+            raise FileNotFoundError(f"--seg-head {seg_head_dir}: no seg_head.safetensors + seg_head_config.json")
+        return Path(seg_head_dir)
+    model_dir = Path(model_dir)
+    for candidate in (model_dir, model_dir / "seg_head", model_dir.parent / "seg_head"):
+        if has_seg_head(candidate):
+            return candidate
+    return None
+
+
+def load_models(model_dir: str, sam2_checkpoint: str, *, seg_head_dir: str | None = None,
+                env: EnvConfig | None = None, device: str | None = None, dtype: str = "float32") -> EvalModels:
+    """Load the policy (HF), the seg head and the SAM2 propagation model on one device.
+
+    Args:
+        model_dir: HF Qwen-VL directory with `[SEG]` in its tokenizer.
+        sam2_checkpoint: SAM2 `.pt` (image encoder and memory modules; the decoder if no seg head is found).
+        seg_head_dir: explicit seg head directory (see :func:`find_seg_head`).
+        env: protocol constants; default `EnvConfig.eval()`.
+        device: "cpu", "cuda", ...; default cuda when available.
+        dtype: policy weights dtype ("float32", "bfloat16").
+    """
+    from videoseg_reward.propagation import build_propagation_model
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    policy = HFPolicy(model_dir, device=device, dtype=dtype)
+    sam2 = build_propagation_model(sam2_checkpoint, device=device)
+    head_dir = find_seg_head(model_dir, seg_head_dir)
+    if head_dir is not None:
+        head, _ = load_seg_head(head_dir, sam2_checkpoint=sam2_checkpoint, device=device)
+    else:
+        logger.warning("no seg head next to %s: building one from %s with a random projection (seed %d)",
+                       model_dir, sam2_checkpoint, SEG_HEAD_SEED)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(SEG_HEAD_SEED)
+            head = build_seg_head(policy.hidden_size, sam2).to(device)
+    if head.hidden_size != policy.hidden_size:
+        raise ValueError(f"seg head expects hidden size {head.hidden_size}, the policy in {model_dir} has "
+                         f"{policy.hidden_size}")
+    use_head_decoder(sam2, head)
+    return EvalModels(policy=policy, seg_head=head.eval().requires_grad_(False), sam2=sam2,
+                      env=env or EnvConfig.eval())
+
+
+def use_head_decoder(sam2: torch.nn.Module, head: SegHead) -> None:
+    """Copy the seg head's (trained) prompt encoder and mask decoder into the SAM2 propagation model."""
+    sam2.sam_prompt_encoder.load_state_dict(head.prompt_encoder.state_dict(), strict=True)
+    sam2.sam_mask_decoder.load_state_dict(head.mask_decoder.state_dict(), strict=True)
+
+
+def final_embedding(models: EvalModels, episode: Episode) -> torch.Tensor | None:
+    """[C] SAM2 prompt embedding of the last [SEG] in the final context, or None when there is no [SEG]."""
+    hidden = models.policy.seg_hidden(episode.final)
+    if hidden is None:
+        return None
+    with torch.inference_mode():
+        return models.seg_head.embed(hidden[None])[0].float()
+
+
+def predict_masks(models: EvalModels, video: Any, keyframe: int, embedding: torch.Tensor | None,
+                  size: tuple[int, int]) -> np.ndarray:
+    """[L, H, W] bool masks: SAM2 propagation from `keyframe`, all-zero without an embedding."""
+    from videoseg_reward.propagation import propagate_language
+
+    if embedding is None:
+        return np.zeros((len(video), *size), dtype=bool)
+    return propagate_language(models.sam2, video, keyframe, embedding)
+
+
+def _error_row(record: RVOSRecord, stage: str, err: Exception) -> dict[str, Any]:
+    message = f"{record.name} ({stage}): {type(err).__name__}: {err}"
+    logger.warning("evaluation error: %s", message)
+    return {"error": message, "frames": list(record.frame_ids)}
+
+
+def evaluate_record(models: EvalModels, record: RVOSRecord, dataset: str | None = None) -> dict[str, Any]:
+    """Evaluate one expression.
+
+    Args:
+        models: the worker's models.
+        record: the expression.
+        dataset: benchmark whose per-expression metrics are computed; default `record.dataset`.
+
+    Returns:
+        `{"result": results.json entry, "score": score row or None (no ground truth), "turns": per-turn log,
+        "initial": first-turn frames}`; on bad input `{"result": {"error": ..., "frames": [...]}, "score": None,
+        "turns": []}`.
+    """
+    start = time.perf_counter()
+    video = None
+    try:
+        video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
+        if len(video) != record.num_frames:
+            raise ValueError(f"{record.video_path} has {len(video)} frames, the record says {record.num_frames}")
+        if record.has_ground_truth:
+            record.check_masks()
+    except Exception as err:  # noqa: BLE001 - bad input becomes an error row
+        if video is not None:
+            video.close()
+        return {"result": _error_row(record, "input", err), "score": None, "turns": []}
+    try:
+        episode = run_episode(models.policy, video, record.expression, models.env)
+        keyframe = final_keyframe(episode.turn_texts, len(video), episode.spatial_indices)
+        embedding = final_embedding(models, episode)
+        masks = predict_masks(models, video, keyframe, embedding, (record.height, record.width))
+    except (FileNotFoundError, OSError) as err:  # a frame file that cannot be read
+        return {"result": _error_row(record, "frames", err), "score": None, "turns": []}
+    finally:
+        video.close()
+    score = None
+    if record.has_ground_truth:
+        try:
+            score = expression_row(dataset or record.dataset, record, masks, shown_frames=episode.shown_frames,
+                                   keyframe=keyframe, num_rounds=len(episode.turns))
+        except (ValueError, OSError) as err:  # e.g. a missing or malformed foreground file
+            return {"result": _error_row(record, "ground truth", err), "score": None, "turns": []}
+    result = {
+        "prediction_masks": encode_masks(masks),
+        "text_prediction": episode.turns[-1].text,
+        "num_rounds": len(episode.turns),
+        "keyframe_index": int(keyframe),
+        "frames": list(record.frame_ids) or [str(i) for i in range(record.num_frames)],
+        "has_seg": embedding is not None,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    turns = [{"text": t.text, "kind": t.kind, "vtg": t.vtg, "reason": t.reason, "shown_low_res": t.shown_low_res,
+              "shown_keyframe": t.shown_keyframe} for t in episode.turns]
+    first = {"low_res": episode.initial_low_res, "high_res": episode.spatial_indices}
+    return {"result": result, "score": score, "turns": turns, "initial": first}
