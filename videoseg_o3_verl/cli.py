@@ -185,14 +185,26 @@ class Synthetic(Forward):
     target = "videoseg_o3_verl.data.synthetic_cli"
 
 
+class Sft(Forward):
+    name = "sft"
+    help = "Cold-start SFT on verl's SFT trainer: videoseg-o3 sft --config-name NAME [hydra overrides]."
+    target = "videoseg_o3_verl.sft.trainer"
+
+
+class VtsCot(Forward):
+    name = "vts-cot"
+    help = "Build VTS-CoT cold-start trajectories (SFT parquet) from an RL parquet or the released JSON (--help)."
+    target = "videoseg_o3_verl.data.vts_cot_cli"
+
+
 class ConvertCheckpoint(Forward):
     name = "convert-checkpoint"
     help = "Convert a released VideoSEG-O3 checkpoint to HF Qwen-VL + seg head + SAM2 (--help for options)."
     target = "videoseg_o3_verl.model.convert_cli"
 
 
-SUBCOMMANDS = [Demo(), Smoke(), Train(), Eval(), DataConvert(), Synthetic(), ConvertCheckpoint(), BuildTiny(),
-               ServeReward()]
+SUBCOMMANDS = [Demo(), Smoke(), Train(), Eval(), DataConvert(), Synthetic(), VtsCot(), Sft(), ConvertCheckpoint(),
+               BuildTiny(), ServeReward()]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,78 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""The cold-start recipes compose onto verl's SFT config, parse into verl's and our config classes, carry the
+released settings and document every key."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import pytest
+from omegaconf import OmegaConf
+
+from videoseg_o3_verl import register
+from videoseg_o3_verl.launch import compose_recipe, recipe_path
+from videoseg_o3_verl.sft.config import SFTSettings
+
+RECIPES = ("coldstart_tiny_cpu", "coldstart_qwen3vl_2b", "coldstart_qwen3vl_4b")
+FILLS = ["model.path=/m", "videoseg_o3.sam2.checkpoint=/s.pt", "data.train_files=/d.parquet"]
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_parses_into_verl_and_plugin_configs(name):
+    from verl.utils.config import omega_conf_to_dataclass
+
+    from videoseg_o3_verl.config import load_videoseg_config
+
+    register.register_resolvers()
+    cfg = compose_recipe(name, FILLS)
+    for section in ("engine", "optim", "checkpoint"):
+        omega_conf_to_dataclass(cfg[section])
+    assert cfg.model.model_type == "videoseg_o3_seg_sft"
+    assert cfg.data.custom_cls.name == "VideoSegSFTDataset"
+    resolved = OmegaConf.to_container(cfg.model.override_config, resolve=True)
+    section = json.loads(resolved["videoseg_o3_sft"])
+    SFTSettings.from_dict(section)
+    assert set(section) == {f.name for f in dataclasses.fields(SFTSettings)}  # every setting spelled out
+    load_videoseg_config(cfg)
+
+
+@pytest.mark.parametrize("name", ["coldstart_qwen3vl_2b", "coldstart_qwen3vl_4b"])
+def test_gpu_recipes_carry_the_released_cold_start(name):
+    cfg = compose_recipe(name, FILLS)
+    assert (cfg.model.lora_rank, cfg.model.lora_alpha) == (128, 256)
+    assert cfg.videoseg_o3_sft.lora_dropout == 0.05
+    assert list(cfg.videoseg_o3_sft.frozen_policy_modules) == ["visual"]
+    assert list(cfg.videoseg_o3_sft.lora_trained_modules) == ["embed_tokens", "lm_head"]
+    assert re.fullmatch(cfg.model.exclude_modules, "model.visual.blocks.0.attn.qkv")
+    assert re.fullmatch(cfg.model.exclude_modules, "videoseg_seg_head.proj.0")
+    assert not re.fullmatch(cfg.model.exclude_modules, "model.language_model.layers.0.self_attn.q_proj")
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.lr_warmup_steps_ratio) == (4e-5, 0.05, 0.05)
+    assert cfg.optim.lr_scheduler_type == "cosine" and cfg.trainer.total_epochs == 1
+    assert (cfg.data.train_batch_size, cfg.data.max_length) == (32, 8192)
+    assert (cfg.videoseg_o3_sft.bce_weight, cfg.videoseg_o3_sft.dice_weight) == (2.0, 0.5)
+    assert cfg.videoseg_o3_sft.bce_mode == "points" and cfg.videoseg_o3_sft.first_seg_only
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipes_document_every_key(name):
+    lines = recipe_path(name).read_text().splitlines()
+    key_re = re.compile(r"^(\s*)([A-Za-z_][\w.]*):\s*(.*)$")
+    uncommented, top = [], None
+    for i, line in enumerate(lines):
+        match = key_re.match(line)
+        if not match:
+            continue
+        indent, key, value = match.groups()
+        top = key if not indent else top
+        if top in ("hydra", "defaults"):
+            continue
+        if (bool(value) or lines[i + 1].lstrip().startswith("- ")) and not lines[i - 1].lstrip().startswith("#"):
+            uncommented.append(f"line {i + 1}: {key}")
+    assert uncommented == []
+
+
+def test_unfilled_placeholder_names_the_key():
+    cfg = compose_recipe("coldstart_tiny_cpu", FILLS[:2])
+    assert OmegaConf.is_missing(cfg.data, "train_files")
