@@ -1,15 +1,22 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """VideoSEG-O3 end to end through verl's trainer on CPU (the `videoseg-o3 demo` main job): multi-turn agent loop
-with scripted selects, seg-head engine (SEG-aware calibration + aux loss), post-forward rewards, GRPO update,
-checkpoint save and resume, HTML report."""
+with scripted selects, seg-head engine (SEG-aware calibration + aux loss), post-forward rewards, GRPO update over
+two PPO mini-batches, checkpoint save and resume, HTML report.
+
+The main run uses the paper recipes' parity switches (log-prob temperature 1 with a different rollout temperature,
+released aux-loss pooling) and the engine's test-only dump (``videoseg_o3.debug.dump_dir``) to check the calibrated
+old log-probs and the per-mini-batch PPO/KL metrics; the resume run switches calibration off."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from .runner import run_cli, tail
 
@@ -43,6 +50,23 @@ def _expected_total(sample: dict) -> float:
     return total
 
 
+def _engine_dump(folder: Path) -> tuple[list[dict], list[dict]]:
+    """(old-log-prob pass records, update micro-batch records) written by the actor engine."""
+    rows = [json.loads(line) for path in sorted(folder.glob("engine_actor_*.jsonl"))
+            for line in path.read_text().splitlines()]
+    return [r for r in rows if r["pass"] == "old"], [r for r in rows if r["pass"] == "update"]
+
+
+def _seg_log_probs(old_passes: list[dict]) -> list[tuple[float, float, float]]:
+    """(plain token log-prob, old log-prob stored for the update, logged mask log-prob) of every [SEG] target."""
+    return [seg for r in old_passes for seg in zip(r["plain"], r["final"], r["mask_logp"], strict=True)]
+
+
+def _changed(before: dict, after: dict, rename=lambda k: k) -> list[str]:
+    return [k for k in after if rename(k) in before
+            and not (before[rename(k)].float() - after[k].float()).abs().max() < 1e-7]
+
+
 def _metrics(out) -> dict[int, dict]:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {r["step"]: r["data"] for r in rows if "actor/pg_loss" in r["data"]}
@@ -50,8 +74,17 @@ def _metrics(out) -> dict[int, dict]:
 
 def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
     out = tmp_path / "demo"
+    dump = tmp_path / "engine_dump"
     proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "2", "trainer.save_freq=2",
-                       "trainer.test_freq=2"], tmp_path)
+                       "trainer.test_freq=2",
+                       # 2 prompts per step, 1 per PPO mini-batch: two optimizer steps per training step
+                       "actor_rollout_ref.actor.ppo_mini_batch_size=1",
+                       "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
+                       # log-probs at temperature 1 while the rollout samples at 0.7 (the paper: 1 vs 0.9)
+                       "actor_rollout_ref.rollout.temperature=0.7", "videoseg_o3.logprob_temperature=1.0",
+                       "videoseg_o3.aux_loss.pooling=released", f"videoseg_o3.debug.dump_dir={dump}",
+                       "actor_rollout_ref.actor.checkpoint.save_contents=[model,optimizer,extra,hf_model]"],
+                      tmp_path)
     assert proc.returncode == 0, tail(proc)
     assert "report:" in proc.stdout and "videoseg/reward/total" in proc.stdout  # the printed metrics table
     steps = _metrics(out)
@@ -62,8 +95,7 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
             assert math.isfinite(float(data[key])), f"step {step}: {key}={data.get(key)}"
         assert float(data["videoseg/calibration/mask_logp_mean"]) < 0  # a log-likelihood of the rollout mask
         assert float(data["actor/videoseg/aux_loss"]) > 0
-        # the mask term is in the old log-probs too: one update on the same weights has ratio exactly 1
-        assert abs(float(data["actor/ppo_kl"])) < 1e-6
+        assert float(data["actor/videoseg/seg_dropped"]) == 0  # scripted trajectories have <= 3 [SEG]s
         # the trainer's rewards are what verl's advantage step read (rm_scores)
         assert float(data["critic/score/mean"]) == pytest.approx(float(data["videoseg/reward/total"]), abs=1e-5)
     assert max(float(d["videoseg/avg_turns"]) for d in steps.values()) > 1.0, "no multi-turn trajectory"
@@ -84,6 +116,42 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
         totals = [d["total"] for d in dumped if d["step"] == step]
         assert np.mean(totals) == pytest.approx(float(steps[step]["critic/score/mean"]), abs=1e-5)
 
+    # SEG-aware calibration: the old log-prob stored for the update at every [SEG] target is the plain token
+    # log-prob plus the logged mask log-likelihood (< 0), computed at log-prob temperature 1, not the rollout's 0.7
+    old_passes, updates = _engine_dump(dump)
+    segs = _seg_log_probs(old_passes)
+    assert segs, "no [SEG] target in the old-log-prob passes"
+    for plain, final, mask_logp in segs:
+        assert mask_logp < -1e-3
+        assert final == pytest.approx(plain + mask_logp, abs=1e-5)
+    assert {r["temperature"] for r in old_passes} == {1.0}
+    # two PPO mini-batches per step: optimizer steps 0, 1 (step 1) and 2, 3 (step 2). The first mini-batch of a
+    # step runs on the weights that computed the old log-probs (mask term included): ratio 1, ppo_kl ~ 0; the
+    # second one runs after an update. At the very first mini-batch the policy still equals the reference, so the
+    # k3 KL is ~0 only if the reference forward used the same log-prob temperature as the actor.
+    by_step = {r["optimizer_steps"]: r["metrics"] for r in updates}
+    assert sorted(by_step) == [0, 1, 2, 3]
+    for first in (0, 2):
+        assert abs(by_step[first]["actor/ppo_kl"]) < 1e-5, by_step[first]
+    assert max(abs(by_step[second]["actor/ppo_kl"]) for second in (1, 3)) > 1e-7
+    assert abs(by_step[0]["kl_loss"]) < 1e-6, by_step[0]
+
+    # the update changed the policy and the seg head (the head's SAM2 decoder starts from the SAM2 checkpoint)
+    from videoseg_o3_verl.model.tiny import tiny_qwen_vl, tiny_sam2
+
+    step_dir = out / "checkpoints" / "global_step_2" / "actor"
+    policy_before = load_file(str(tiny_qwen_vl("qwen2_5_vl") / "model.safetensors"))
+    policy_after = {}
+    for shard in (step_dir / "huggingface").glob("*.safetensors"):
+        policy_after.update(load_file(str(shard)))
+    changed = _changed(policy_before, policy_after)
+    assert any("lm_head" in k for k in changed) and len(changed) > len(policy_before) // 2, changed
+    sam2 = torch.load(tiny_sam2(), map_location="cpu", weights_only=False)["model"]
+    head = load_file(str(step_dir / "seg_head" / "seg_head.safetensors"))
+    head_changed = _changed(sam2, head, rename=lambda k: "sam_" + k)
+    assert any(k.startswith("mask_decoder.") for k in head_changed), sorted(head)[:5]
+    assert any(k.startswith("prompt_encoder.") for k in head_changed), sorted(head)[:5]
+
     report = (out / "report.html").read_text()
     for term in ("strict_format_cot", "lr_keyframe_vs_mask_dense", "&lt;think&gt;"):
         assert term in report
@@ -96,10 +164,15 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
 
     # resume: same command with one more step continues from the step-2 checkpoint; this step also adds the J&F
     # term scored by the SAM2 reward service (Ray actor), which receives the trained decoder weights after the update
+    # It also switches calibration off: the old log-probs are then the plain ones although the mask term is logged.
+    off_dump = tmp_path / "engine_dump_off"
     proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "3", "trainer.save_freq=3",
-                       "videoseg_o3.rewards.jf.enabled=true"], tmp_path)
+                       "videoseg_o3.rewards.jf.enabled=true", "videoseg_o3.calibration.enabled=false",
+                       f"videoseg_o3.debug.dump_dir={off_dump}"], tmp_path)
     assert proc.returncode == 0, tail(proc)
     resumed = _metrics(out)
     assert sorted(resumed) == [3], f"resume should train only step 3, trained {sorted(resumed)}"
     assert (out / "checkpoints" / "global_step_3").is_dir()
     assert 0.0 <= float(resumed[3]["videoseg/reward/jf"]) <= 1.0
+    segs = _seg_log_probs(_engine_dump(off_dump)[0])
+    assert segs and all(mask_logp < -1e-3 and final == plain for plain, final, mask_logp in segs)

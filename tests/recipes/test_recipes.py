@@ -340,6 +340,9 @@ def test_gpu_recipe_matches_spec_section6(name, composed):
         ("videoseg_o3.calibration.grid", 32),
         ("videoseg_o3.calibration.threshold", 0.5),
         ("videoseg_o3.aux_loss.ratio", 0.2),  # res_loss_ratio
+        ("videoseg_o3.aux_loss.pooling", "released"),  # pooled over the micro-batch, last [SEG] per turn
+        ("videoseg_o3.logprob_temperature", 1.0),  # log_softmax(logits) for actor and reference
+        ("actor_rollout_ref.actor.optim.lr_scheduler_type", "linear"),  # HF Trainer's linear decay
         ("trainer.total_training_steps", 1000),
         ("trainer.save_freq", 1000),
         ("actor_rollout_ref.rollout.name", "vllm"),

@@ -258,6 +258,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         model_output["log_probs"] = _nested_like(log_probs, _add_at(values, flat_index, injected))
         if settings.debug.dump_dir and not update_pass:
             self._dump_debug({"pass": "old", "calibration": settings.calibration.enabled,
+                              "temperature": float(torch.as_tensor(micro_batch["temperature"]).flatten()[0]),
                               "plain": values[flat_index].tolist(),
                               "final": model_output["log_probs"].values()[flat_index].tolist(),
                               "mask_logp": mask_logp.tolist()})
