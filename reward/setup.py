@@ -15,7 +15,9 @@ setup(
         "sam2": ["sam2>=1.1.0"],
         "ray": ["ray>=2.40"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
-        "test": ["pytest>=8", "pytest-asyncio>=0.23", "httpx>=0.27"],
+        "test": ["pytest>=8", "pytest-asyncio>=0.23", "httpx>=0.27", "opencv-python-headless>=4.8",
+                 "scikit-image>=0.22"],
+        "bench": ["opencv-python-headless>=4.8", "scikit-image>=0.22", "httpx>=0.27"],
     },
     entry_points={"console_scripts": ["videoseg-reward-serve = videoseg_reward.app:main"]},
 )

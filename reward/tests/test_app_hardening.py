@@ -20,7 +20,7 @@ from videoseg_reward.app import ServiceSettings, build_app, main, redact_paths
 from videoseg_reward.client import RewardClient
 from videoseg_reward.masks import encode_masks
 from videoseg_reward.schemas import Prompts
-from videoseg_reward.scorer import MAX_VERSION_STEP, Sam2Scorer
+from videoseg_reward.scorer import MAX_VERSION_AHEAD, Sam2Scorer
 
 FRAMES = [0, 3, 5]
 TOKEN = "s3cret-token-0123456789"
@@ -201,7 +201,9 @@ def _slow_body(i=0):
 
 @pytest.fixture()
 def fresh_scorer(sam2_checkpoint, hostile_root):
-    return Sam2Scorer(sam2_checkpoint, device="cpu", video_roots=[hostile_root], feature_cache_frames=0)
+    # no feature cache (every slow request is slow), one frame per encoder pass (a stop is at most one frame away)
+    return Sam2Scorer(sam2_checkpoint, device="cpu", video_roots=[hostile_root], feature_cache_frames=0,
+                      encoder_batch_size=1)
 
 
 def test_timed_out_request_releases_the_model(fresh_scorer, hostile_root):
@@ -213,7 +215,7 @@ def test_timed_out_request_releases_the_model(fresh_scorer, hostile_root):
         assert r.status_code == 504 and "time limit of 2 s" in r.json()["detail"]
         assert time.monotonic() - t0 < 4
         # the slow request stops at its next frame (encoder chunk) instead of holding the model for ~8 s more
-        assert fresh_scorer._lock.acquire(timeout=3)
+        assert fresh_scorer._lock.acquire(timeout=5)
         fresh_scorer._lock.release()
         r = _post(srv.url, _body("clip"))
         assert r.status_code == 200, r.text               # no cascade of 504s
@@ -229,7 +231,7 @@ def test_client_disconnect_withdraws_the_request(fresh_scorer, hostile_root):
         while app.state.batcher.stats["cancelled"] < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert app.state.batcher.stats["cancelled"] == 1
-        assert fresh_scorer._lock.acquire(timeout=3)      # the abandoned propagation no longer holds the model
+        assert fresh_scorer._lock.acquire(timeout=5)      # the abandoned propagation no longer holds the model
         fresh_scorer._lock.release()
         assert _post(srv.url, _body("clip")).status_code == 200
         assert app.state.batcher.depth == 0
@@ -347,7 +349,7 @@ def test_decoder_weights_reject_nan_far_versions_and_wrong_content_type(sam2_che
             assert r.status_code == 422 and "contains NaN or infinite values" in r.json()["detail"]
         for version, detail in [(10**30, "expected an integer in [1, "), (-1, "expected an integer in [1, "),
                                 ("abc", "expected an integer"),
-                                (MAX_VERSION_STEP + 1, f"jumps more than {MAX_VERSION_STEP} past")]:
+                                (time.time_ns() // 1_000_000 + 10 * MAX_VERSION_AHEAD, "is too far ahead")]:
             r = httpx.post(url, params={"version": version}, content=_weights_bytes(good), headers=octet)
             assert r.status_code == 422 and detail in r.json()["detail"], r.text
         r = httpx.post(url, params={"version": 2}, content=_weights_bytes(good),
@@ -356,6 +358,9 @@ def test_decoder_weights_reject_nan_far_versions_and_wrong_content_type(sam2_che
         assert scorer.version == 0                        # nothing above changed the weights
         r = httpx.post(url, params={"version": 2}, content=_weights_bytes(good), headers=octet)
         assert r.status_code == 200 and r.json() == {"model_version": 2} and scorer.version == 2
+        now_ms = time.time_ns() // 1_000_000                 # millisecond-timestamp versions are accepted too
+        r = httpx.post(url, params={"version": now_ms}, content=_weights_bytes(good), headers=octet)
+        assert r.status_code == 200 and scorer.version == now_ms
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -363,7 +368,7 @@ def test_decoder_weights_reject_nan_far_versions_and_wrong_content_type(sam2_che
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_concurrent_requests_are_batched_and_equal_to_unbatched(scorer, hostile_root, gt_masks):
+def test_concurrent_requests_are_batched_and_match_unbatched(scorer, hostile_root, gt_masks):
     settings = ServiceSettings(video_roots=(str(hostile_root),), batch_window_ms=200, max_batch=16)
     app = build_app(scorer, settings)
     rng = np.random.default_rng(5)
@@ -379,10 +384,12 @@ def test_concurrent_requests_are_batched_and_equal_to_unbatched(scorer, hostile_
     assert stats["max_batch_size"] > 1 and stats["batches"] < 9
     for p, k, f, res in zip(prompts, keyframes, frames, results, strict=True):
         alone = scorer.segment(hostile_root / "clip", p, "image", k, f)
-        np.testing.assert_array_equal(res.masks, alone.masks)
-        np.testing.assert_array_equal(res.keyframe_masks, alone.keyframe_masks)
+        # one multi-object decoder pass: equal to the single-request answer up to float rounding at logits ~ 0
+        assert int((res.masks != alone.masks).sum()) <= 2 and res.masks.shape == alone.masks.shape
+        assert int((res.keyframe_masks != alone.keyframe_masks).sum()) <= 2
         assert res.frame_indices == tuple(f) and res.keyframe == k
-    assert score["J"] == scorer.score(hostile_root / "clip", prompts[0], "image", 3, gt_masks[FRAMES], FRAMES)["J"]
+    assert score["J"] == pytest.approx(scorer.score(hostile_root / "clip", prompts[0], "image", 3, gt_masks[FRAMES],
+                                                    FRAMES)["J"], abs=1e-3)
 
 
 def test_gt_of_the_wrong_size_in_a_batch_fails_alone(scorer, hostile_root, gt_masks):

@@ -249,7 +249,8 @@ def _needed_frames(request: Any) -> list[int] | None:
 
 MERGEABLE_PROMPTS = ("embedding", "box")
 """Prompt kinds whose image-mode requests on one video are decoded together (every frame is decoded on its own
-with the same prompt, so one multi-object call gives each request exactly its own masks)."""
+with the same prompt, so one multi-object call gives each request its own masks; only float rounding differs, which
+can flip a pixel whose logit is within ~1e-6 of 0)."""
 
 
 def process_batch(scorer: Any, requests: Sequence[Any], *, merge: bool = True,

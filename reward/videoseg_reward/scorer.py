@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -71,9 +72,10 @@ logger = logging.getLogger(__name__)
 DECODER_PREFIXES = ("sam_prompt_encoder.", "sam_mask_decoder.")
 """State-dict prefixes that :meth:`Sam2Scorer.update_decoder_weights` accepts (spec §3.3 trainable parts)."""
 
-MAX_VERSION_STEP = 10**9
-"""Largest jump of :meth:`Sam2Scorer.update_decoder_weights`' version: a push far in the future (say 10**30)
-would otherwise block every later push."""
+MAX_VERSION_AHEAD = 10**6
+"""How far a decoder-weights version may lie beyond the larger of the current version and the current Unix time in
+milliseconds (so step counters and millisecond timestamps both work): a push far in the future (say 10**30) would
+otherwise block every later push."""
 
 
 _MEAN = (0.485, 0.456, 0.406)
@@ -272,8 +274,8 @@ class Sam2Scorer:
         Args:
             state_dict: keys under ``sam_prompt_encoder.`` / ``sam_mask_decoder.`` only (a subset is allowed),
                 finite tensors or arrays of the existing shapes.
-            version: new version; must be greater than :attr:`version` and at most
-                :data:`MAX_VERSION_STEP` above it.
+            version: new version; greater than :attr:`version` and at most :data:`MAX_VERSION_AHEAD` beyond
+                ``max(version, Unix time in ms)``.
 
         Returns:
             The new version.
@@ -289,9 +291,10 @@ class Sam2Scorer:
         with self._lock:
             if int(version) <= self._version:
                 raise ValueError(f"version {version} is not newer than the current version {self._version}")
-            if int(version) > self._version + MAX_VERSION_STEP:
-                raise ValueError(f"version {version} jumps more than {MAX_VERSION_STEP} past the current version "
-                                 f"{self._version}")
+            limit = max(self._version, time.time_ns() // 1_000_000) + MAX_VERSION_AHEAD
+            if int(version) > limit:
+                raise ValueError(f"version {version} is too far ahead (the limit now is {limit}: the current version "
+                                 f"or the Unix time in ms, plus {MAX_VERSION_AHEAD})")
             current = self.model.state_dict()
             foreign = [k for k in state_dict if not (isinstance(k, str) and k.startswith(DECODER_PREFIXES))]
             if foreign:

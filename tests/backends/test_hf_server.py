@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from videoseg_o3_verl.backends.cpu.hf_engine import request_seed
-from videoseg_o3_verl.backends.cpu.scripted import check_scripted_rollout, scripted_fraction
+from videoseg_o3_verl.backends.cpu.scripted import check_scripted_rollout, scripted_fraction, stratified_draw
 from videoseg_o3_verl.backends.cpu.server import HFRolloutServer
 
 
@@ -102,8 +102,8 @@ def test_scripted_replies_only_through_the_config_key(tiny_qwen25_path, tmp_path
     a = flags(_server(tiny_qwen25_path, scripted_responses=str(script)), range(8))
     b = flags(_server(tiny_qwen25_path, scripted_responses=str(script)), reversed(range(8)))
     c = flags(_server(tiny_qwen25_path, scripted_responses=str(script)), range(8))
-    assert a == c and 0 < sum(a.values()) < 8  # the same run seed scripts the same requests
-    assert sum(b.values()) == sum(a.values())  # whatever the arrival order, the group gets as many scripted replies
+    assert a == c  # the same run seed scripts the same requests
+    assert sum(a.values()) == sum(b.values()) == 4  # probability 0.5 in a group of 8: exactly half, in any order
     assert scripted_fraction([{"scripted": v} for v in a.values()]) == sum(a.values()) / 8
 
 
@@ -137,3 +137,11 @@ def test_abort_stops_in_flight_requests_and_resume_restores(tiny_qwen25_path):
     assert aborted.stop_reason == "aborted" and 0 < len(aborted.token_ids) < 400
     assert rejected.stop_reason == "aborted" and rejected.token_ids == []
     assert done.stop_reason == "completed" and len(done.token_ids) == 5
+
+
+def test_stratified_draws_split_every_power_of_two_group_evenly():
+    for offset in (0.0, 0.3, 0.99):
+        for size in (2, 4, 8):
+            draws = [stratified_draw(offset, k) for k in range(size)]
+            assert sum(d < 0.5 for d in draws) == size // 2  # p = 0.5: exactly half, never none
+            assert all(0.0 <= d < 1.0 for d in draws)

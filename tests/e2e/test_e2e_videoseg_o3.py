@@ -87,6 +87,10 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
                       tmp_path)
     assert proc.returncode == 0, tail(proc)
     assert "report:" in proc.stdout and "videoseg/reward/total" in proc.stdout  # the printed metrics table
+    # quiet console: progress bar, step rows and paths only; verl's config and Ray's log stream are in the log file
+    console_lines = proc.stdout.count("\n") + proc.stderr.count("\n")
+    assert console_lines <= 40, f"{console_lines} console lines:\n{tail(proc)}"
+    assert "actor_rollout_ref" in (out / "logs" / "trainer.log").read_text()
     steps = _metrics(out)
     assert sorted(steps) == [1, 2]
     for step, data in steps.items():
@@ -155,6 +159,7 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
     report = (out / "report.html").read_text()
     for term in ("strict_format_cot", "lr_keyframe_vs_mask_dense", "&lt;think&gt;"):
         assert term in report
+    assert '<section class="sample scripted">' in report  # the scripted select → answer trajectories are marked
     head_dir = out / "checkpoints" / "global_step_2" / "actor" / "seg_head"
     assert (head_dir / "seg_head.safetensors").is_file() and (head_dir / "seg_head_config.json").is_file()
     from videoseg_o3_verl.model.seg_head_io import load_seg_head

@@ -83,6 +83,25 @@ class ScriptedResponses:
         return None
 
 
+def stratified_draw(offset: float, ordinal: int) -> float:
+    """The ``ordinal``-th draw in [0, 1) of a rotated van der Corput sequence (base 2) starting at ``offset``.
+
+    Used for the samples of one GRPO group (same prompt, ordinals 0, 1, 2, ...): any 2^m consecutive ordinals
+    starting at 0 cover [0, 1) in equal strata, so a rule with probability 0.5 scripts exactly one sample of a pair
+    and two of four, instead of sometimes none.
+
+    Example:
+        >>> [stratified_draw(0.1, k) for k in range(4)]  # 0.1 + (0, 1/2, 1/4, 3/4) modulo 1
+        [0.1, 0.6, 0.35, 0.85]
+    """
+    radical, scale, k = 0.0, 0.5, int(ordinal)
+    while k:
+        radical += scale * (k & 1)
+        k >>= 1
+        scale /= 2
+    return round((offset + radical) % 1.0, 12)
+
+
 def scripted_fraction(extra_fields: Sequence[dict | None]) -> float:
     """:data:`SCRIPTED_FRACTION_METRIC` of a batch: the share of trajectories whose ``extra_fields`` say scripted.
 

@@ -27,7 +27,7 @@ from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
 from .hf_engine import GenerationRequest, HFEngineConfig, HFGenerationEngine, SamplingRequest, request_seed
-from .scripted import SCRIPTED_FIELD, ScriptedResponses
+from .scripted import SCRIPTED_FIELD, ScriptedResponses, stratified_draw
 
 logger = logging.getLogger(__name__)
 
@@ -167,10 +167,11 @@ class HFRolloutServer:
         prompt_ids = [int(t) for t in prompt_ids]
         sampling = SamplingRequest.from_verl(sampling_params, len(prompt_ids), self.config.prompt_length,
                                              self.config.response_length, self.config.max_model_len)
+        prompt_key, ordinal = self.request_identity(prompt_ids)
         if sampling.seed is None:  # reproducible: the same (run seed, request, turn) samples the same tokens
-            sampling.seed = request_seed(self.run_seed, self.request_key(prompt_ids),
-                                         self.assistant_turns(prompt_ids))
-        scripted = self._scripted_reply(prompt_ids, sampling.seed)
+            sampling.seed = request_seed(self.run_seed, f"{prompt_key}:{ordinal}", self.assistant_turns(prompt_ids))
+        offset = random.Random(request_seed(self.run_seed, prompt_key, -1)).random()
+        scripted = self._scripted_reply(prompt_ids, stratified_draw(offset, ordinal))
         request = GenerationRequest(prompt_ids, sampling, image_data, video_data, mm_processor_kwargs)
         if scripted is not None:
             token_ids = scripted[: sampling.max_tokens]
@@ -185,19 +186,19 @@ class HFRolloutServer:
         return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason=stop_reason,
                            extra_fields={"global_steps": self.global_steps, SCRIPTED_FIELD: scripted is not None})
 
-    def request_key(self, prompt_ids: list[int]) -> str:
-        """The identity of a request for its seed: training step, prompt digest and how many identical prompts came
-        before it in this step (the samples of a GRPO group share a prompt but get ordinals 0, 1, ...).
+    def request_identity(self, prompt_ids: list[int]) -> tuple[str, int]:
+        """The identity of a request for its seed: ``("<step>:<prompt digest>", ordinal)``, the ordinal counting the
+        identical prompts that came before it in this step (the samples of a GRPO group share a prompt).
 
         verl's agent loops name requests with random ``uuid4`` ids, so the id itself cannot make two runs agree;
         the content and its ordinal do, whatever the arrival order of different prompts or the batch they join.
         """
         if self._ordinals_step != self.global_steps:  # bounded memory: ordinals restart every step
             self._ordinals, self._ordinals_step = {}, self.global_steps
-        digest = hashlib.sha256(np.asarray(prompt_ids, dtype=np.int64).tobytes()).hexdigest()
-        ordinal = self._ordinals.get(digest, 0)
-        self._ordinals[digest] = ordinal + 1
-        return f"{self.global_steps}:{digest}:{ordinal}"
+        key = f"{self.global_steps}:{hashlib.sha256(np.asarray(prompt_ids, dtype=np.int64).tobytes()).hexdigest()}"
+        ordinal = self._ordinals.get(key, 0)
+        self._ordinals[key] = ordinal + 1
+        return key, ordinal
 
     def assistant_turns(self, prompt_ids: list[int]) -> int:
         """Assistant turns already in a chat prompt (the trailing generation prompt not counted): the ``turn`` of
@@ -215,11 +216,11 @@ class HFRolloutServer:
         return TokenOutput(token_ids=[], log_probs=None, stop_reason="aborted",
                            extra_fields={"global_steps": self.global_steps, SCRIPTED_FIELD: False})
 
-    def _scripted_reply(self, prompt_ids: list[int], seed: int) -> list[int] | None:
+    def _scripted_reply(self, prompt_ids: list[int], draw: float) -> list[int] | None:
         if self.script is None:
             return None
         text = self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=False)
-        reply = self.script.pick(text, random.Random(seed).random())
+        reply = self.script.pick(text, draw)
         return None if reply is None else self.engine.tokenizer.encode(reply, add_special_tokens=False)
 
     async def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:
