@@ -203,7 +203,14 @@ class ConvertCheckpoint(Forward):
     target = "videoseg_o3_verl.model.convert_cli"
 
 
+class ExportCheckpoint(Forward):
+    name = "export-checkpoint"
+    help = "Export HF Qwen-VL + seg head + SAM2 to the released VideoSEG-O3 checkpoint layout (--help for options)."
+    target = "videoseg_o3_verl.model.export_released"
+
+
 SUBCOMMANDS = [Demo(), Smoke(), Train(), Eval(), DataConvert(), Synthetic(), VtsCot(), Sft(), ConvertCheckpoint(),
+               ExportCheckpoint(),
                BuildTiny(), ServeReward()]
 
 

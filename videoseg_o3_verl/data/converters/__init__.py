@@ -83,6 +83,7 @@ from videoseg_o3_verl.data.converters import (  # noqa: E402,F401
     longrvos,
     mevis_revos,
     reasonvos,
+    refsav,
     synthetic,
     videoseg_rl,
     youtube_davis,
