@@ -37,7 +37,7 @@ source "$ROOT/scripts/cpu_env.sh"
 # 2. tiny models and a short cold-start SFT (CE + [SEG] mask loss) through verl's SFT trainer
 MODEL=$("$BIN/videoseg-o3" build-tiny | awk '/^qwen_vl:/ {print $2}')
 SAM2=$("$BIN/videoseg-o3" build-tiny | awk '/^sam2:/ {print $2}')
-STEPS="${STEPS:-240}"
+STEPS="${STEPS:-900}"   # ~20 min on 2 cores; the tiny policy writes valid turns after ~600 steps (none at 240)
 "$BIN/videoseg-o3" sft --config-name coldstart_tiny_cpu "model.path=$MODEL" "videoseg_o3.sam2.checkpoint=$SAM2" \
     "data.train_files=$OUT/sft.parquet" "trainer.default_local_dir=$OUT/sft" "trainer.total_training_steps=$STEPS" \
     data.micro_batch_size_per_gpu=4 videoseg_o3_sft.supervise_spatial=false
