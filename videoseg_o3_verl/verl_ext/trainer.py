@@ -10,8 +10,6 @@ rollout → actor forward (calibrated old log-probs, per-turn IoUs) → **reward
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 from tensordict import TensorDict
@@ -115,11 +113,8 @@ class VideoSegO3Trainer(PPOTrainerSync):
                 if sample is not None:
                     per_source.setdefault(str(source), []).append(sample_summary(sample, jf))
             return batch
-        self._dump_samples(scored, extra_infos, _rows(data["videoseg_key_mask"]), sources)
+        if self.videoseg.report.samples_dir:  # a few scored trajectories for the report
+            append_samples(self.videoseg.report.samples_dir, self.global_steps, scored, extra_infos,
+                           _rows(data["videoseg_key_mask"]), sources)
         return batch
 
-    def _dump_samples(self, scored, extra_infos, key_masks, data_sources) -> None:
-        """Append a few scored trajectories of this step to ``$VIDEOSEG_O3_DUMP_DIR/samples.jsonl`` (for reports)."""
-        directory = os.environ.get("VIDEOSEG_O3_DUMP_DIR")
-        if directory:
-            append_samples(directory, self.global_steps, scored, extra_infos, key_masks, data_sources)
