@@ -52,7 +52,7 @@ from .seg_batch import (
     turn_ious,
 )
 from .seg_loss import nested_like, videoseg_loss
-from .weight_sync import HEAD_ATTR, decoder_state, next_decoder_version, push_decoder_weights, without_head
+from .weight_sync import HEAD_ATTR, DecoderWeightsPusher, decoder_state, without_head
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         self.frame_store = FrameStore()
         self._warned_dropped = False
         self._optimizer_steps = 0
+        self._weights_pusher = DecoderWeightsPusher(self.videoseg.reward_service)
         super().__init__(model_config, engine_config, *args, **kwargs)
 
     # ------------------------------------------------------------------ build
@@ -368,10 +369,9 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
 
     def _push_decoder_weights(self) -> None:
         """Send the trained prompt encoder + mask decoder to the SAM2 reward service (J&F term), as SAM2 keys."""
-        self._decoder_version = next_decoder_version(getattr(self, "_decoder_version", 0))
         state = decoder_state(self._head())  # every rank: DTensor gathers are collective
         if torch.distributed.get_rank() == 0:
-            push_decoder_weights(self.videoseg.reward_service.actor_name, state, self._decoder_version)
+            self._weights_pusher.push(state)
 
     # ------------------------------------------------------------------ weight sync
     def get_per_tensor_param(self, *args, **kwargs):

@@ -16,14 +16,17 @@ if TYPE_CHECKING:
 
 
 def connect_reward_service(settings: VideoSegO3Config):
-    """The SAM2 reward service of the J&F term (created on first use), or ``None`` when the term is off."""
+    """This process's handle of the J&F term's SAM2 reward service (the actor is created on first use), or ``None``
+    when the term is off. The handle restores the engine's last decoder weights (kept by the service's weights
+    keeper) on a restarted actor before it serves any request."""
     if not settings.rewards.jf.enabled:
         return None
     from videoseg_reward.actor import Sam2Service
 
     sam2, service = settings.sam2, settings.reward_service
     return Sam2Service.get_or_create(service.actor_name, sam2.checkpoint, config=sam2.config,
-                                     image_size=sam2.image_size, num_gpus=service.num_gpus)
+                                     image_size=sam2.image_size, num_gpus=service.num_gpus,
+                                     call_timeout_s=service.call_timeout_s)
 
 
 def jf_scores(service, extra_fields: list, extra_infos: list, embeddings: list[torch.Tensor],

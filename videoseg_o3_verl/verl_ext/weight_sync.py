@@ -11,6 +11,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..config import RewardServiceSettings
+
 HEAD_ATTR = "videoseg_seg_head"
 """Attribute (and state-dict prefix) of the seg head on the policy module."""
 
@@ -42,8 +44,36 @@ def next_decoder_version(previous: int) -> int:
     return max(previous + 1, time.time_ns() // 1_000_000)
 
 
-def push_decoder_weights(actor_name: str, state: dict[str, Any], version: int) -> None:
-    """Send decoder weights to the SAM2 reward service actor ``actor_name``."""
+def reward_service_handle(settings: RewardServiceSettings):
+    """This process's one :class:`videoseg_reward.actor.Sam2Service` handle of the reward-service actor (the actor
+    must exist), with the configured call timeout. Every call returns the same handle, so it keeps the last pushed
+    weights."""
     from videoseg_reward.actor import Sam2Service
 
-    Sam2Service(actor_name).update_decoder_weights(state, version)
+    return Sam2Service.connect(settings.actor_name, call_timeout_s=settings.call_timeout_s)
+
+
+class DecoderWeightsPusher:
+    """Sends the trained prompt encoder + mask decoder to the SAM2 reward service after every optimizer step.
+
+    One long-lived service handle per process, created at the first push. Each push is recorded by the handle and
+    by the service's weights keeper actor, from which any other process's handle (the trainer's, which sends the
+    J&F requests) re-pushes the latest weights to a restarted actor before it computes any request.
+    """
+
+    def __init__(self, settings: RewardServiceSettings):
+        self.settings = settings
+        self.version = 0
+        self._service = None
+
+    @property
+    def service(self):
+        """The handle (connected on first use, then reused)."""
+        if self._service is None:
+            self._service = reward_service_handle(self.settings)
+        return self._service
+
+    def push(self, state: dict[str, Any]) -> int:
+        """Push ``state`` (SAM2 keys, see :func:`decoder_state`) as the next version; returns that version."""
+        self.version = next_decoder_version(self.version)
+        return self.service.update_decoder_weights(state, self.version)
