@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The seg-head FSDP engine: verl's actor with SEG-aware logit calibration and the auxiliary mask loss (spec §5).
+"""The seg-head FSDP engine: verl's actor with SEG-aware logit calibration and the auxiliary mask loss
+(``docs/method.md``, "SEG-aware logit calibration" and "Auxiliary segmentation loss").
 
 Registered as ``model_type="videoseg_o3_seg_lm"`` for fsdp/fsdp2 on cuda, npu and cpu (select it with
 ``actor_rollout_ref.model.model_type``). On every actor forward it reads the last hidden states (a forward hook on
@@ -8,7 +9,7 @@ keyframe (and the sample's spatial frames), and adds the mask log-likelihood to 
 [SEG] token — in the ``compute_log_prob`` pass (old log-probs, rollout targets stored in TransferQueue) and in the
 update pass (current log-probs against the stored targets), so the PPO ratio is consistent over mini-batches.
 The update adds ``aux_loss.ratio × (BCE + Dice)``; the KL term is computed before the injection (the injected
-amount is added to the reference log-probs too, so k3 sees the plain token log-probs, spec §5.4).
+amount is added to the reference log-probs too, so k3 sees the plain token log-probs).
 
 Only the first ``seg_head.max_segs_per_sample`` [SEG]s of a trajectory get this gradient path (calibration, aux
 loss; ``videoseg/seg_dropped`` counts the others); the ``compute_log_prob`` pass decodes every [SEG], so each turn's
@@ -20,6 +21,11 @@ The reference model (``engine_config.forward_only``) is built by the same class 
 engine through ``actor_rollout_ref.model.override_config.videoseg_o3`` (the recipes set it to
 ``${videoseg_json:${videoseg_o3}}``, the top-level section as a JSON string); the engine parses them and removes
 them from the HF config.
+
+The engine only wires these pieces into verl's hooks; each lives in its own module: the per-[SEG] batch maths in
+``seg_batch.py``, the loss in ``seg_loss.py``, the seg-head export next to verl's checkpoint in
+``checkpoint_export.py``, the rollout weight filter and the SAM2 decoder-weight push in ``weight_sync.py``, the
+test-only dumps in ``debug_dump.py``.
 """
 
 from __future__ import annotations
@@ -384,7 +390,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
 
 
 TRAINABLE_GROUPS = ("policy", "seg_head.proj", "seg_head.prompt_encoder", "seg_head.mask_decoder")
-"""What ``videoseg_o3.trainable_modules`` may name (spec §3.3); the SAM2 image encoder is never trained."""
+"""What ``videoseg_o3.trainable_modules`` may name; the SAM2 image encoder is never trained."""
 
 
 def _apply_trainable(module: nn.Module, trainable: list[str]) -> None:

@@ -1,6 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """The actor loss of the seg-head engine: verl's PPO loss on the calibrated log-probs, the KL on the plain ones, plus
-the auxiliary mask loss (``docs/method.md``, SEG-aware calibration and auxiliary loss)."""
+the auxiliary mask loss (``docs/method.md``, "Policy loss" and "Auxiliary segmentation loss")."""
 
 from __future__ import annotations
 

@@ -6,6 +6,10 @@ need the actor's masks, so they are computed right after ``compute_log_prob`` (w
 also decodes every turn's keyframe and spatial-frame masks and scores them against the ground truth):
 rollout → actor forward (calibrated old log-probs, per-turn IoUs) → **rewards** (the paper's terms, written to
 ``rm_scores``) → reference log-probs → GRPO advantages → calibrated update with the auxiliary loss.
+
+The trainer only orders the step; the reward of a trajectory is computed in ``rewarding.py``, the J&F term's
+service calls in ``jf_scoring.py``, the logged reward metrics in ``reward_metrics.py`` and the report's samples
+dump in ``debug_dump.py``.
 """
 
 from __future__ import annotations
