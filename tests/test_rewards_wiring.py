@@ -33,7 +33,7 @@ from videoseg_o3_verl.verl_ext.rewarding import (
     score_sample,
     unscored_reason,
 )
-from videoseg_o3_verl.verl_ext.trainer import reward_metrics, warn_unscored
+from videoseg_o3_verl.verl_ext.reward_metrics import reward_metrics, warn_unscored
 
 EPS = 1e-6
 

@@ -83,6 +83,16 @@ AUX_POOLINGS = ("released", "per_sample")
 
 
 @dataclass
+class ReportSettings:
+    """What the trainer writes for reports besides verl's metrics."""
+
+    samples_dir: str | None = None
+    """Directory where the trainer appends the first scored trajectories of every training step (texts, reward
+    terms, per-turn IoUs, final keyframe mask) to ``samples.jsonl``, read by the ``videoseg-o3 demo`` HTML report;
+    ``None`` (default) writes nothing."""
+
+
+@dataclass
 class DebugSettings:
     """Test-only switches (leave unset in real runs)."""
 
@@ -126,6 +136,9 @@ class RewardServiceSettings:
     """Name of the Ray actor (created on first use, shared by all callers in the job)."""
     num_gpus: float = 0.0
     """GPUs reserved for the service actor (0 = CPU, or share a GPU fractionally, e.g. 0.2)."""
+    call_timeout_s: float = 600.0
+    """Time limit in seconds of one call to the service (a step's J&F requests, a decoder-weights push): a hung
+    actor raises an error naming the request instead of blocking training forever."""
 
 
 @dataclass
@@ -155,6 +168,7 @@ class VideoSegO3Config:
     """Temperature of the actor's and the reference model's log-prob forwards (old log-probs, update, reference;
     the mask log-prob is not affected). ``None`` = verl's behaviour (the rollout temperature); the released code
     uses 1.0 (plain ``log_softmax(logits)``)."""
+    report: ReportSettings = field(default_factory=ReportSettings)
     debug: DebugSettings = field(default_factory=DebugSettings)
     env: dict[str, Any] = field(default_factory=dict)
     """Overrides of :class:`videoseg_o3_verl.env.EnvConfig` (e.g. ``max_turns``, ``num_low_res``)."""
@@ -183,6 +197,9 @@ class VideoSegO3Config:
         if self.seg_head.max_segs_per_sample < 1:
             problems.append(f"videoseg_o3.seg_head.max_segs_per_sample must be >= 1, got "
                             f"{self.seg_head.max_segs_per_sample}")
+        if not self.reward_service.call_timeout_s > 0:
+            problems.append(f"videoseg_o3.reward_service.call_timeout_s must be > 0, got "
+                            f"{self.reward_service.call_timeout_s}")
         if self.logprob_temperature is not None and not self.logprob_temperature > 0:
             problems.append(f"videoseg_o3.logprob_temperature must be > 0 or null, got {self.logprob_temperature}")
         try:

@@ -241,12 +241,12 @@ def _prepare_and_train(out: Path, steps: int, overrides: list[str] | None, rollo
     metrics_path.unlink(missing_ok=True)
     (out / "dump" / "samples.jsonl").unlink(missing_ok=True)
     os.environ["VERL_FILE_LOGGER_PATH"] = str(metrics_path)
-    os.environ["VIDEOSEG_O3_DUMP_DIR"] = str(out / "dump")
     cfg = compose_recipe("tiny_cpu", [
         f"actor_rollout_ref.model.path={paths['model']}", f"videoseg_o3.sam2.checkpoint={paths['sam2']}",
         f"data.train_files={paths['train']}", f"data.val_files={paths['val']}",
         f"actor_rollout_ref.rollout.name={rollout}", *_script_override(rollout, paths["script"], console),
         f"trainer.total_training_steps={steps}", f"trainer.default_local_dir={out / 'checkpoints'}",
+        f"videoseg_o3.report.samples_dir={out / 'dump'}",
         "trainer.logger=[console,file]", *(overrides or [])])
     watcher = MetricsWatcher(metrics_path, steps, console=console)
     watcher.start()

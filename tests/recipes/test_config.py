@@ -85,6 +85,8 @@ def test_config_valid_tiny_cpu_passes(files):
         ("videoseg_o3.aux_loss.ratio=-0.1", "videoseg_o3.aux_loss.ratio"),
         # empty calibration grid
         ("videoseg_o3.calibration.grid=0", "videoseg_o3.calibration.grid"),
+        # a reward-service call that may never time out
+        ("videoseg_o3.reward_service.call_timeout_s=0", "videoseg_o3.reward_service.call_timeout_s"),
         # image-processor bounds: non-positive, or min above max
         ("videoseg_o3.processor.min_pixels=0", "videoseg_o3.processor.min_pixels must be >= 1"),
         ("videoseg_o3.processor.max_pixels=1000", "videoseg_o3.processor.min_pixels (3136) must be <="),

@@ -8,16 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from videoseg_o3_verl.verl_ext.engine import (
-    HEAD_ATTR,
-    _add_at,
-    _add_response_aligned,
-    _nested_like,
-    _replace_embeddings,
-    _without_head,
-    videoseg_loss,
-)
+from videoseg_o3_verl.verl_ext.engine import _add_at, _replace_embeddings
 from videoseg_o3_verl.verl_ext.seg_batch import calibration_log_probs, calibration_targets
+from videoseg_o3_verl.verl_ext.seg_loss import add_response_aligned, nested_like, videoseg_loss
+from videoseg_o3_verl.verl_ext.weight_sync import HEAD_ATTR, without_head
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +39,7 @@ def _policy_gradient_through_seg(head, features, calibration: bool):
     injected = mask_logp if calibration else mask_logp * 0
     token_logp = torch.nested.as_nested_tensor([torch.full((6,), -1.0), torch.full((6,), -2.0)], layout=torch.jagged)
     index = torch.tensor([2, 6 + 4])  # flat positions of the [SEG] targets
-    calibrated = _nested_like(token_logp, _add_at(token_logp.values(), index, injected))
+    calibrated = nested_like(token_logp, _add_at(token_logp.values(), index, injected))
     advantages = torch.tensor([1.0, -0.5])
     loss = -(advantages[:, None] * calibrated.to_padded_tensor(0.0)).sum()
     loss.backward()
@@ -80,7 +74,7 @@ def test_weight_sync_filter_sends_exactly_the_plain_qwen_vl_names(tiny_qwen25_pa
     names = set(plain.state_dict())
     policy = AutoModelForImageTextToText.from_pretrained(tiny_qwen25_path)
     setattr(policy, HEAD_ATTR, head_and_features[0])
-    sent = [name for name, _ in _without_head(iter(policy.state_dict().items()))]
+    sent = [name for name, _ in without_head(iter(policy.state_dict().items()))]
     assert len(policy.state_dict()) > len(names)  # the head is in the trained module ...
     assert set(sent) == names and len(sent) == len(names)  # ... and never reaches the rollout
 
@@ -88,9 +82,9 @@ def test_weight_sync_filter_sends_exactly_the_plain_qwen_vl_names(tiny_qwen25_pa
 def test_add_response_aligned_nested_and_dense():
     ref = torch.nested.as_nested_tensor([torch.zeros(3), torch.zeros(2)], layout=torch.jagged)
     padded = torch.tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 9.0]])
-    out = _add_response_aligned(ref, padded)
+    out = add_response_aligned(ref, padded)
     assert [t.tolist() for t in out.unbind()] == [[0.0, 1.0, 2.0], [3.0, 4.0]]
-    dense = _add_response_aligned(torch.zeros(2, 3), padded)
+    dense = add_response_aligned(torch.zeros(2, 3), padded)
     assert dense.tolist() == padded.tolist()
 
 

@@ -9,7 +9,7 @@ import shutil
 
 import torch
 
-from ..verl_ext.engine import HEAD_ATTR
+from ..verl_ext.weight_sync import HEAD_ATTR
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The seg-head FSDP engine: verl's actor with SEG-aware logit calibration and the auxiliary mask loss (spec §5).
+"""The seg-head FSDP engine: verl's actor with SEG-aware logit calibration and the auxiliary mask loss
+(``docs/method.md``, "SEG-aware logit calibration" and "Auxiliary segmentation loss").
 
 Registered as ``model_type="videoseg_o3_seg_lm"`` for fsdp/fsdp2 on cuda, npu and cpu (select it with
 ``actor_rollout_ref.model.model_type``). On every actor forward it reads the last hidden states (a forward hook on
@@ -8,7 +9,7 @@ keyframe (and the sample's spatial frames), and adds the mask log-likelihood to 
 [SEG] token — in the ``compute_log_prob`` pass (old log-probs, rollout targets stored in TransferQueue) and in the
 update pass (current log-probs against the stored targets), so the PPO ratio is consistent over mini-batches.
 The update adds ``aux_loss.ratio × (BCE + Dice)``; the KL term is computed before the injection (the injected
-amount is added to the reference log-probs too, so k3 sees the plain token log-probs, spec §5.4).
+amount is added to the reference log-probs too, so k3 sees the plain token log-probs).
 
 Only the first ``seg_head.max_segs_per_sample`` [SEG]s of a trajectory get this gradient path (calibration, aux
 loss; ``videoseg/seg_dropped`` counts the others); the ``compute_log_prob`` pass decodes every [SEG], so each turn's
@@ -20,6 +21,11 @@ The reference model (``engine_config.forward_only``) is built by the same class 
 engine through ``actor_rollout_ref.model.override_config.videoseg_o3`` (the recipes set it to
 ``${videoseg_json:${videoseg_o3}}``, the top-level section as a JSON string); the engine parses them and removes
 them from the HF config.
+
+The engine only wires these pieces into verl's hooks; each lives in its own module: the per-[SEG] batch maths in
+``seg_batch.py``, the loss in ``seg_loss.py``, the seg-head export next to verl's checkpoint in
+``checkpoint_export.py``, the rollout weight filter and the SAM2 decoder-weight push in ``weight_sync.py``, the
+test-only dumps in ``debug_dump.py``.
 """
 
 from __future__ import annotations
@@ -28,9 +34,6 @@ import copy
 import functools
 import json
 import logging
-import os
-import time
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -39,6 +42,8 @@ from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
 from ..config import ENGINE_MODEL_TYPE, VideoSegO3Config, load_videoseg_config
 from ..env.prompts import SEG_TOKEN
+from .checkpoint_export import export_seg_head
+from .debug_dump import append_engine_record, metric_value
 from .rewarding import FRAME_SLOTS
 from .seg_batch import (
     FrameStore,
@@ -52,11 +57,10 @@ from .seg_batch import (
     split_head_outputs,
     turn_ious,
 )
+from .seg_loss import nested_like, videoseg_loss
+from .weight_sync import HEAD_ATTR, DecoderWeightsPusher, decoder_state, without_head
 
 logger = logging.getLogger(__name__)
-
-HEAD_ATTR = "videoseg_seg_head"
-"""Attribute (and state-dict prefix) of the seg head on the policy module."""
 
 OUT_TARGET = "videoseg_target"
 OUT_NSEG = "videoseg_nseg"
@@ -106,14 +110,6 @@ def _add_at(values: torch.Tensor, index: torch.Tensor, amounts: torch.Tensor) ->
     return values.float().index_put((index,), amounts.float(), accumulate=True)
 
 
-def _nested_like(reference: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """A jagged tensor with ``reference``'s rows and new ``values`` (min/max lengths set: TensorDict pads with them)."""
-    offsets = reference.offsets()
-    lengths = offsets.diff()
-    return torch.nested.nested_tensor_from_jagged(values, offsets, min_seqlen=int(lengths.min()),
-                                                  max_seqlen=int(lengths.max()))
-
-
 def _rows(dense: torch.Tensor) -> torch.Tensor:
     """A dense ``[B, K]`` per-sample output as verl wants it (nested, one row per sample)."""
     return torch.nested.as_nested_tensor(list(dense.unbind(0)), layout=torch.jagged)
@@ -137,6 +133,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         self.frame_store = FrameStore()
         self._warned_dropped = False
         self._optimizer_steps = 0
+        self._weights_pusher = DecoderWeightsPusher(self.videoseg.reward_service)
         super().__init__(model_config, engine_config, *args, **kwargs)
 
     # ------------------------------------------------------------------ build
@@ -204,7 +201,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
             # float32 everywhere: the calibrated actor log-probs are float32 (a mask log-likelihood added to bf16
             # loses precision) and TransferQueue needs one dtype per field, which the reference model shares.
             lp = model_output["log_probs"]
-            model_output["log_probs"] = _nested_like(lp, lp.values().float())
+            model_output["log_probs"] = nested_like(lp, lp.values().float())
         if not self.has_seg_head or hidden is None or "log_probs" not in model_output:
             return model_output
         update_pass = OUT_TARGET in micro_batch.keys()
@@ -255,7 +252,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         flat_index = torch.tensor([int(offsets[s.index]) + p - 1 for s in trained for p in s.positions],
                                   dtype=torch.long, device=log_probs.values().device)
         values = log_probs.values()
-        model_output["log_probs"] = _nested_like(log_probs, _add_at(values, flat_index, injected))
+        model_output["log_probs"] = nested_like(log_probs, _add_at(values, flat_index, injected))
         if settings.debug.dump_dir and not update_pass:
             self._dump_debug({"pass": "old", "calibration": settings.calibration.enabled,
                               "temperature": float(torch.as_tensor(micro_batch["temperature"]).flatten()[0]),
@@ -265,7 +262,7 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         if update_pass:
             injection = torch.zeros_like(values, dtype=torch.float32).index_put((flat_index,), injected.float(),
                                                                                 accumulate=True)
-            model_output["_videoseg_injection"] = _nested_like(log_probs, injection)
+            model_output["_videoseg_injection"] = nested_like(log_probs, injection)
             aux_sum, aux_value = micro_batch_aux_loss(trained, key_logits, video_logits, settings.aux_loss.pooling,
                                                       num_rows=bsz)
             model_output["_videoseg_aux"] = aux_sum
@@ -338,15 +335,13 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         loss, output = super().forward_step(micro_batch, loss_function, forward_only)
         if self.videoseg.debug.dump_dir and loss_function is not None and not forward_only:
             self._dump_debug({"pass": "update", "optimizer_steps": self._optimizer_steps,
-                              "metrics": {k: _metric_value(v) for k, v in output["metrics"].items()}})
+                              "metrics": {k: metric_value(v) for k, v in output["metrics"].items()}})
         return loss, output
 
     def _dump_debug(self, record: dict) -> None:
-        """Append one JSON line to ``<videoseg_o3.debug.dump_dir>/engine_<pid>.jsonl`` (test-only)."""
-        os.makedirs(self.videoseg.debug.dump_dir, exist_ok=True)
-        role = "ref" if self.engine_config.forward_only else "actor"
-        with open(os.path.join(self.videoseg.debug.dump_dir, f"engine_{role}_{os.getpid()}.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        """Append one JSON line to ``<videoseg_o3.debug.dump_dir>/engine_<role>_<pid>.jsonl`` (test-only)."""
+        append_engine_record(self.videoseg.debug.dump_dir, "ref" if self.engine_config.forward_only else "actor",
+                             record)
 
     def _build_lr_scheduler(self, optimizer):
         """verl's constant/cosine schedules, plus ``linear`` (``verl_ext/lr_schedule.py``)."""
@@ -367,16 +362,9 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         """verl's checkpoint (policy + head, for resume) plus the head alone in ``<local_path>/seg_head/``
         (``seg_head.safetensors`` + config, loadable with ``videoseg_o3_verl.model.seg_head_io.load_seg_head``)."""
         super().save_checkpoint(local_path, *args, **kwargs)
-        if not self.has_seg_head:
-            return
-        from ..model.seg_head_io import save_seg_head
-
-        state = {name: (t.full_tensor() if hasattr(t, "full_tensor") else t).detach().float().cpu()
-                 for name, t in self._head().state_dict().items()}  # every rank: DTensor gathers are collective
-        if torch.distributed.get_rank() == 0:
-            self._head_template.load_state_dict(state, strict=True)
-            save_seg_head(self._head_template, os.path.join(local_path, "seg_head"),
-                          sam2_checkpoint=self.videoseg.sam2.checkpoint, hidden_size=self._hidden_size)
+        if self.has_seg_head:
+            export_seg_head(self._head(), self._head_template, local_path,
+                            sam2_checkpoint=self.videoseg.sam2.checkpoint, hidden_size=self._hidden_size)
 
     def optimizer_step(self):
         result = super().optimizer_step()
@@ -387,31 +375,22 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
 
     def _push_decoder_weights(self) -> None:
         """Send the trained prompt encoder + mask decoder to the SAM2 reward service (J&F term), as SAM2 keys."""
-        # versions only increase, also across restarts of the job against a long-lived service actor
-        self._decoder_version = max(getattr(self, "_decoder_version", 0) + 1, time.time_ns() // 1_000_000)
-        state = {}
-        for name, tensor in self._head().state_dict().items():  # every rank: DTensor gathers are collective
-            full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
-            for ours, theirs in (("prompt_encoder.", "sam_prompt_encoder."), ("mask_decoder.", "sam_mask_decoder.")):
-                if name.startswith(ours):
-                    state[theirs + name[len(ours):]] = full.detach().float().cpu()
+        state = decoder_state(self._head())  # every rank: DTensor gathers are collective
         if torch.distributed.get_rank() == 0:
-            from videoseg_reward.actor import Sam2Service
-
-            Sam2Service(self.videoseg.reward_service.actor_name).update_decoder_weights(state, self._decoder_version)
+            self._weights_pusher.push(state)
 
     # ------------------------------------------------------------------ weight sync
     def get_per_tensor_param(self, *args, **kwargs):
         generator, peft_config = super().get_per_tensor_param(*args, **kwargs)
-        return _without_head(generator), peft_config
+        return without_head(generator), peft_config
 
     def get_per_tensor_param_shard(self, *args, **kwargs):
         generator, peft_config = super().get_per_tensor_param_shard(*args, **kwargs)
-        return _without_head(generator), peft_config
+        return without_head(generator), peft_config
 
 
 TRAINABLE_GROUPS = ("policy", "seg_head.proj", "seg_head.prompt_encoder", "seg_head.mask_decoder")
-"""What ``videoseg_o3.trainable_modules`` may name (spec §3.3); the SAM2 image encoder is never trained."""
+"""What ``videoseg_o3.trainable_modules`` may name; the SAM2 image encoder is never trained."""
 
 
 def _apply_trainable(module: nn.Module, trainable: list[str]) -> None:
@@ -433,58 +412,3 @@ def set_logprob_temperature(micro_batch, temperature: float) -> None:
     from verl.utils import tensordict_utils as tu
 
     tu.assign_non_tensor_data(micro_batch, "temperature", float(temperature))
-
-
-def _metric_value(value) -> float | list:
-    if hasattr(value, "aggregate"):
-        return float(value.aggregate())
-    if isinstance(value, list):
-        return [_metric_value(v) for v in value]
-    return float(value)
-
-
-def _without_head(generator):
-    """Drop the seg head from the weights sent to the rollout (its names mean nothing to vLLM/HF)."""
-    for item in generator:
-        if not str(item[0]).startswith(HEAD_ATTR + "."):
-            yield item
-
-
-def _add_response_aligned(ref: torch.Tensor, padded: torch.Tensor) -> torch.Tensor:
-    """``ref`` (nested ``[B, R_j]`` or dense ``[B, R]``) plus a ``[B, R_max]`` response-aligned tensor."""
-    if not ref.is_nested:
-        return ref + padded[:, : ref.shape[1]].to(ref.dtype)
-    lengths = ref.offsets().diff().tolist()
-    extra = torch.cat([padded[i, :n] for i, n in enumerate(lengths)]).to(ref.dtype)
-    return _nested_like(ref, ref.values() + extra)
-
-
-def videoseg_loss(inner, model_output: dict, data, dp_group=None, aux_ratio: float = 0.2) -> tuple[Any, dict]:
-    """verl's PPO loss on the calibrated log-probs, KL on the plain ones, plus ``aux_ratio ×`` the mask loss.
-
-    The injected mask terms are added to ``ref_log_prob`` as well, so the k3 KL (a function of the difference)
-    equals the KL of the token log-probs before injection and sends no gradient through the mask term (spec §5.4).
-    The auxiliary loss arrives as its micro-batch row sum (:func:`~.seg_batch.micro_batch_aux_loss`) and is
-    normalised like verl's sequence-mean losses: divided by the global batch size and multiplied by the
-    data-parallel size.
-    """
-    from verl.workers.utils.padding import no_padding_2_padding
-
-    injection = model_output.pop("_videoseg_injection", None)
-    aux = model_output.pop("_videoseg_aux", None)
-    aux_value = model_output.pop("_videoseg_aux_value", None)
-    mask_logp = model_output.pop("_videoseg_mask_logp", None)
-    dropped = model_output.pop("_videoseg_seg_dropped", None)
-    if injection is not None and "ref_log_prob" in data.keys():
-        data = data.clone(recurse=False)
-        data["ref_log_prob"] = _add_response_aligned(data["ref_log_prob"], no_padding_2_padding(injection, data))
-    loss, metrics = inner(model_output=model_output, data=data, dp_group=dp_group)
-    if aux is not None and aux_ratio > 0:
-        global_bsz, dp_size = data["global_batch_size"], data["dp_size"]
-        loss = loss + aux_ratio * aux / global_bsz * dp_size
-        metrics["videoseg/aux_loss"] = float(aux_value if aux_value is not None else aux.detach())
-    if mask_logp is not None and mask_logp.numel():
-        metrics["videoseg/mask_logp"] = float(mask_logp.mean())
-    if dropped is not None:
-        metrics["videoseg/seg_dropped"] = float(dropped)
-    return loss, metrics

@@ -124,34 +124,3 @@ def score_batch(spec: RewardSpec, extra_fields: list, extra_infos: list, frame_i
     jfs = jfs or [None] * len(extra_fields)
     return [score_sample(spec, f, i, fi, ki, parity, jf)
             for f, i, fi, ki, jf in zip(extra_fields, extra_infos, frame_ious, key_ious, jfs)]
-
-
-def jf_requests(extra_fields: list, extra_infos: list, embeddings: list[torch.Tensor], nsegs: list[torch.Tensor],
-                num_frames: int) -> tuple[list[int], list]:
-    """Reward-service requests for the J&F term: each trajectory's final [SEG] embedding, propagated from its final
-    keyframe (the last turn's) through ``num_frames`` frames sampled uniformly over the video, scored against GT.
-
-    Returns ``(rows, requests)``; rows without a trajectory, ground truth or decoded [SEG] are left out (J&F 0).
-    """
-    import numpy as np
-    from videoseg_reward.actor import Sam2Service
-    from videoseg_reward.schemas import Prompts, VideoRef
-
-    rows, requests = [], []
-    for i, (fields, info, embedding, nseg) in enumerate(zip(extra_fields, extra_infos, embeddings, nsegs)):
-        if not isinstance(fields, dict) or EXTRA_FIELDS_KEY not in fields or int(nseg.flatten()[0]) == 0:
-            continue
-        trajectory = Trajectory.from_extra_fields(fields)
-        record = record_from_extra_info(info)
-        if not record.mask_existence or not trajectory.turns:
-            continue
-        keyframe = trajectory.turns[-1].seg_keyframe
-        frames = np.linspace(0, record.num_frames - 1, min(num_frames, record.num_frames), dtype=int).tolist()
-        frames = sorted(set(frames))
-        video = VideoRef(record.video_path, tuple(record.frame_ids) or None)
-        gt = np.stack([record.decode_mask(f) for f in frames])
-        requests.append(Sam2Service.make_request(video, Prompts.from_embeddings(embedding.flatten()[None].numpy()),
-                                                 "propagate", keyframe, frames, gt_masks=gt,
-                                                 gt_keyframe=record.decode_mask(keyframe)))
-        rows.append(i)
-    return rows, requests

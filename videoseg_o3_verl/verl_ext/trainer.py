@@ -6,14 +6,13 @@ need the actor's masks, so they are computed right after ``compute_log_prob`` (w
 also decodes every turn's keyframe and spatial-frame masks and scores them against the ground truth):
 rollout → actor forward (calibrated old log-probs, per-turn IoUs) → **rewards** (the paper's terms, written to
 ``rm_scores``) → reference log-probs → GRPO advantages → calibrated update with the auxiliary loss.
+
+The trainer only orders the step; the reward of a trajectory is computed in ``rewarding.py``, the J&F term's
+service calls in ``jf_scoring.py``, the logged reward metrics in ``reward_metrics.py`` and the report's samples
+dump in ``debug_dump.py``.
 """
 
 from __future__ import annotations
-
-import json
-import logging
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,9 +22,10 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from ..config import TRAINER_MODE, load_videoseg_config
 from ..env import EnvConfig
-from .rewarding import SampleRewards, frame_slot_problems, jf_requests, reward_spec_from, score_batch, unscored_reason
-
-logger = logging.getLogger(__name__)
+from .debug_dump import append_samples
+from .jf_scoring import connect_reward_service, jf_scores
+from .reward_metrics import reward_metrics, sample_summary, warn_unscored
+from .rewarding import SampleRewards, frame_slot_problems, reward_spec_from, score_batch
 
 REWARD_FIELDS = ["extra_fields", "extra_info", "response_mask", "data_source", "videoseg_frame_ious",
                  "videoseg_keyframe_ious", "videoseg_nseg", "videoseg_mask_logp", "videoseg_key_mask",
@@ -55,13 +55,7 @@ class VideoSegO3Trainer(PPOTrainerSync):
         if problems:
             raise ValueError("Invalid VideoSEG-O3 configuration:\n  - " + "\n  - ".join(problems))
         self.reward_spec = reward_spec_from(self.videoseg)
-        self.sam2_service = None
-        if self.videoseg.rewards.jf.enabled:
-            from videoseg_reward.actor import Sam2Service
-
-            sam2, service = self.videoseg.sam2, self.videoseg.reward_service
-            self.sam2_service = Sam2Service.get_or_create(service.actor_name, sam2.checkpoint, config=sam2.config,
-                                                          image_size=sam2.image_size, num_gpus=service.num_gpus)
+        self.sam2_service = connect_reward_service(self.videoseg)
         return super()._build_replay_buffer()
 
     def _compute_old_log_prob(self, batch, metrics: dict):
@@ -101,8 +95,8 @@ class VideoSegO3Trainer(PPOTrainerSync):
         extra_fields, extra_infos = _as_list(data["extra_fields"]), _as_list(data["extra_info"])
         frame_ious = _rows(data["videoseg_frame_ious"])
         key_ious = _rows(data["videoseg_keyframe_ious"])
-        jfs = self._jf_scores(extra_fields, extra_infos, _rows(data["videoseg_embedding"]),
-                              _rows(data["videoseg_nseg"]), metrics)
+        jfs = jf_scores(self.sam2_service, extra_fields, extra_infos, _rows(data["videoseg_embedding"]),
+                        _rows(data["videoseg_nseg"]), self.videoseg.rewards.jf.num_frames)
         scored: list[SampleRewards | None] = score_batch(self.reward_spec, extra_fields, extra_infos, frame_ious,
                                                          key_ious, parity=self.videoseg.rewards.parity, jfs=jfs)
         response_lengths = [int(m.shape[0]) for m in _rows(data["response_mask"])]
@@ -123,88 +117,8 @@ class VideoSegO3Trainer(PPOTrainerSync):
                 if sample is not None:
                     per_source.setdefault(str(source), []).append(sample_summary(sample, jf))
             return batch
-        self._dump_samples(scored, extra_infos, _rows(data["videoseg_key_mask"]), sources)
+        if self.videoseg.report.samples_dir:  # a few scored trajectories for the report
+            append_samples(self.videoseg.report.samples_dir, self.global_steps, scored, extra_infos,
+                           _rows(data["videoseg_key_mask"]), sources)
         return batch
 
-    def _jf_scores(self, extra_fields, extra_infos, embeddings, nsegs, metrics: dict) -> list[float | None]:
-        """J&F of each trajectory's propagated final mask from the SAM2 reward service (0 without a [SEG])."""
-        if self.sam2_service is None:
-            return [None] * len(extra_fields)
-        rows, requests = jf_requests(extra_fields, extra_infos, embeddings, nsegs,
-                                     self.videoseg.rewards.jf.num_frames)
-        jfs: list[float | None] = [0.0] * len(extra_fields)
-        for row, result in zip(rows, self.sam2_service.run(requests)):
-            jfs[row] = float(result["J&F"])
-        return jfs
-
-    def _dump_samples(self, scored, extra_infos, key_masks, data_sources) -> None:
-        """Append a few scored trajectories of this step to ``$VIDEOSEG_O3_DUMP_DIR/samples.jsonl`` (for reports)."""
-        directory = os.environ.get("VIDEOSEG_O3_DUMP_DIR")
-        if not directory:
-            return
-        path = Path(directory) / "samples.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            for sample, info, mask, source in list(zip(scored, extra_infos, key_masks, data_sources))[:4]:
-                if sample is None:
-                    continue
-                handle.write(json.dumps({
-                    "step": int(self.global_steps), "data_source": str(source), "record": info.get("videoseg"),
-                    "trajectory": sample.trajectory_payload, "terms": sample.per_term, "total": sample.total,
-                    "per_round_maskious": sample.inputs.per_round_maskious,
-                    "per_round_keyframe_ious": sample.inputs.per_round_keyframe_ious,
-                    "final_key_mask": (mask.float() > 0).to(torch.uint8).tolist(),
-                }) + "\n")
-
-
-def sample_summary(sample: SampleRewards, jf: float | None) -> dict[str, float]:
-    """Per-trajectory numbers averaged per dataset in validation."""
-    row = {"reward": sample.total, "turns": float(sample.num_turns),
-           "final_mask_iou": float(np.mean(sample.inputs.per_round_maskious[-1])) if
-           sample.inputs.per_round_maskious else 0.0,
-           "final_keyframe_iou": float(sample.inputs.per_round_keyframe_ious[-1]) if
-           sample.inputs.per_round_keyframe_ious else 0.0}
-    if jf is not None:
-        row["jf"] = float(jf)
-    return row
-
-
-def warn_unscored(scored: list[SampleRewards | None], extra_fields: list, extra_infos: list, sources: list) -> None:
-    """Warn when rows get reward 0 because they could not be scored (with up to three examples and why)."""
-    rows = [i for i, sample in enumerate(scored) if sample is None]
-    if not rows:
-        return
-    examples = "; ".join(f"row {i} ({sources[i]}): {unscored_reason(extra_fields[i], extra_infos[i])}"
-                         for i in rows[:3])
-    logger.warning("%d of %d samples could not be scored and get reward 0, e.g. %s", len(rows), len(scored), examples)
-
-
-def reward_metrics(scored: list[SampleRewards | None], mask_logps: list[torch.Tensor], nsegs: list[torch.Tensor]
-                   ) -> dict[str, float]:
-    """Per-step means over the scored samples (the rows whose reward is the terms' sum) of every reward term, turns,
-    selects, the J&F term's input and the calibration magnitude; ``videoseg/unscored`` counts the rows that got
-    reward 0 because they could not be scored."""
-    valid = [s for s in scored if s is not None]
-    unscored = float(len(scored) - len(valid))
-    if not valid:
-        return {"videoseg/scored_fraction": 0.0, "videoseg/unscored": unscored}
-    out = {"videoseg/scored_fraction": len(valid) / len(scored), "videoseg/unscored": unscored,
-           "videoseg/reward/total": float(np.mean([s.total for s in valid])),
-           "videoseg/avg_turns": float(np.mean([s.num_turns for s in valid])),
-           "videoseg/select_rate": float(np.mean([s.num_selects > 0 for s in valid])),
-           "videoseg/final_keyframe_iou": float(np.mean([s.inputs.per_round_keyframe_ious[-1] if
-                                                         s.inputs.per_round_keyframe_ious else 0.0 for s in valid])),
-           "videoseg/final_mask_iou": float(np.mean([np.mean(s.inputs.per_round_maskious[-1]) if
-                                                     s.inputs.per_round_maskious else 0.0 for s in valid]))}
-    for name in valid[0].per_term:
-        out[f"videoseg/reward/{name}"] = float(np.mean([s.per_term[name] for s in valid]))
-    jfs = [s.inputs.jf for s in valid if s.inputs.jf is not None]
-    if jfs:  # the J&F the reward used: 0 for a scored row that sent no request (no [SEG])
-        out["videoseg/jf"] = float(np.mean(jfs))
-    counts = [int(n.flatten()[0]) for n in nsegs]
-    values = [float(v.flatten()[j]) for v, n in zip(mask_logps, counts) for j in range(n)]
-    if values:
-        out["videoseg/calibration/mask_logp_mean"] = float(np.mean(values))
-        out["videoseg/calibration/mask_logp_abs_max"] = float(np.max(np.abs(values)))
-    out["videoseg/segs_per_sample"] = float(np.mean(counts)) if counts else 0.0
-    return out
