@@ -20,9 +20,9 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import argparse
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -32,8 +32,15 @@ import tempfile
 
 import numpy as np
 from PIL import Image
-from videoseg_reward.benchmarks import (expression_metrics, groundmore_action_window, groundmore_gt,
-                                        groundmore_palette_mask, long_rvos_gt, ref_davis_anno_ids, score)
+from videoseg_reward.benchmarks import (
+    expression_metrics,
+    groundmore_action_window,
+    groundmore_gt,
+    groundmore_palette_mask,
+    long_rvos_gt,
+    ref_davis_anno_ids,
+    score,
+)
 from videoseg_reward.masks import encode_mask
 
 H, W = 36, 52
@@ -399,7 +406,7 @@ def main() -> int:
         else:
             shutil.rmtree(ROOT, ignore_errors=True)
     ok = worst <= 1e-9
-    print("all tables equal the official scripts' (max |diff| %.3g)" % worst if ok else f"MISMATCH: {worst}")
+    print(f"all tables equal the official scripts' (max |diff| {worst:.3g})" if ok else f"MISMATCH: {worst}")
     return 0 if ok else 1
 
 

@@ -29,6 +29,7 @@ from PIL import Image
 from videoseg_reward.propagation import _SamFrames, new_inference_state, propagate_language, track_language
 from videoseg_reward.sam2_model import Sam2Meta, sam2_from_state_dict
 
+
 def main() -> int:
     """Run the comparison; returns 0 when every mask and logit agrees (1 otherwise, as expected with --no-inject)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

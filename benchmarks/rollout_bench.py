@@ -2,7 +2,7 @@
 """Rollout throughput: N concurrent agent-loop trajectories vs the same N one after another.
 
 The authors roll out one GRPO group per device with plain HF ``generate`` and one trajectory's turns strictly in
-sequence (spec §2.2); verl's agent loop runs many trajectories as concurrent coroutines against a generation
+sequence (docs/method.md §3.3); verl's agent loop runs many trajectories as concurrent coroutines against a generation
 server. This script measures what that buys on the CPU backend: the real :class:`VideoSegO3AgentLoop` (frame
 reading, prompt building, observations), a tiny random Qwen-VL behind :class:`HFGenerationEngine`
 (``max_parallel`` threads) reached through an in-process server manager, synthetic videos.

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Unit and property tests for videoseg_o3_verl.losses (spec §5.2, §5.5)."""
+"""Unit and property tests for videoseg_o3_verl.losses (docs/method.md §6.2, §6.4)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from videoseg_o3_verl.data.rle import encode_mask
 from videoseg_o3_verl.env import EnvConfig
 from videoseg_o3_verl.rewards import frame_ious, keyframe_iou, logits_to_masks, video_mask_ious
 from videoseg_o3_verl.trajectory import Trajectory, TurnRecord
+from videoseg_o3_verl.verl_ext.reward_metrics import reward_metrics, warn_unscored
 from videoseg_o3_verl.verl_ext.rewarding import (
     FRAME_SLOTS,
     frame_slot_problems,
@@ -33,7 +34,6 @@ from videoseg_o3_verl.verl_ext.rewarding import (
     score_sample,
     unscored_reason,
 )
-from videoseg_o3_verl.verl_ext.reward_metrics import reward_metrics, warn_unscored
 
 EPS = 1e-6
 
@@ -131,7 +131,7 @@ def test_iou_input_errors_name_the_argument():
 
 L = 8
 EXISTENCE = [0, 0, 1, 1, 1, 1, 1, 0]      # target visible in frames 2..6, as the 2x2 top-left block
-SPATIAL = [0, 1, 3, 5, 7]                 # linspace(0, 7, 5) as ints (spec §1.4); existence there: 0 0 1 1 0
+SPATIAL = [0, 1, 3, 5, 7]                 # linspace(0, 7, 5) as ints (docs/method.md §3.1); existence there: 0 0 1 1 0
 FULL_THINK = "<think>Step 1: when. Step 2: where. Step 3: what. Action: look.</think>"
 HALF_THINK = "<think>Step 1: when. Step 2: where.</think>"  # 2 of 4 keywords
 
@@ -229,22 +229,25 @@ def test_round_ious_unpacks_the_engine_layout():
 def _paper_expected() -> dict[str, float]:
     stair_iou = 4 / (6 + EPS)  # M_last[2]
     return {
-        # §4.1 every turn has <think>…</think><select|answer> with strict-JSON VTG and [SEG] in <RefSeg> → +1
+        # strict_format_cot every turn has <think>…</think><select|answer> with strict-JSON VTG and [SEG] in <RefSeg>
+        # → +1
         "strict_format_cot": 1.0,
-        # §4.2 keywords per turn 4/4, 2/4, 4/4 → mean (1 + 0.5 + 1) / 3
+        # step_format_cot keywords per turn 4/4, 2/4, 4/4 → mean (1 + 0.5 + 1) / 3
         "step_format_cot": 2.5 / 3,
-        # §4.3 last turn VTG start 2, end 6 → frames [2, 6) = 2,3,4,5, all visible: precision 4 / (4 + 1e-6),
+        # lr_vtg_iou_dense last turn VTG start 2, end 6 → frames [2, 6) = 2,3,4,5, all visible: precision 4 / (4 +
+        # 1e-6),
         # ≥ 0.5 → 0.5 · precision
         "lr_vtg_iou_dense": 0.5 * 4 / (4 + EPS),
-        # §4.4 keyframe 5 is visible → +1
+        # lr_vtg_keyframe keyframe 5 is visible → +1
         "lr_vtg_keyframe": 1.0,
-        # §4.5 g(u) on M_last = [1, 1, 4/6, 0, 1]: g(1) = min(3·0.6, 1.5) = 1.5 (×3),
+        # lr_maskiou_dense g(u) on M_last = [1, 1, 4/6, 0, 1]: g(1) = min(3·0.6, 1.5) = 1.5 (×3),
         # g(4/6) = 3·(4/6 − 0.4) = 0.8,
         # g(0) = −1 → (4.5 + 0.8 − 1) / 5 = 0.86
         "lr_maskiou_dense": (3 * 1.5 + 3 * (stair_iou - 0.4) - 1.0) / 5,
-        # §4.6 δ = K_last − mean(M_last) = 1 − 3.6667/5 = 0.2667 > 0.1 → 0.5 (parity: the `if` bug)
+        # lr_keyframe_vs_mask_dense: δ = K_last − mean(M_last) = 1 − 3.6667/5 = 0.2667 > 0.1 → 0.5 (parity: the `if`
+        # bug)
         "lr_keyframe_vs_mask_dense": 0.5,
-        # §4.7 δ = K_last − max(K_0, K_1) = 1 − 0 > 0.05 → 0.5 (parity)
+        # lr_progressive_keyframe_dense: δ = K_last − max(K_0, K_1) = 1 − 0 > 0.05 → 0.5 (parity)
         "lr_progressive_keyframe_dense": 0.5,
     }
 
@@ -274,9 +277,9 @@ def test_score_sample_paper_reward_without_parity():
     frame_row, key_row = _engine_outputs(HAND_FRAMES, HAND_KEYS)
     sample = score_sample(reward_spec_from(_settings()), _trajectory().to_extra_fields(), _extra_info(_record()),
                           frame_row, key_row, parity=False)
-    # intended branches: §4.6 δ = 1 − 11/15 = 0.2667 > 0.2 → min((δ − 0.1)·5, 2) = 0.8333;
-    # §4.7 δ = 1 > 0.1 → min((1 − 0.05)·10, 2) = 2;
-    # §4.3 inclusive [2, 6] vs visible 2..6 → true IoU 5/5 → 0.5
+    # intended branches: lr_keyframe_vs_mask_dense: δ = 1 − 11/15 = 0.2667 > 0.2 → min((δ − 0.1)·5, 2) = 0.8333;
+    # lr_progressive_keyframe_dense: δ = 1 > 0.1 → min((1 − 0.05)·10, 2) = 2;
+    # lr_vtg_iou_dense inclusive [2, 6] vs visible 2..6 → true IoU 5/5 → 0.5
     delta = FULL - (3 + 4 / (6 + EPS)) / 5
     assert sample.per_term["lr_keyframe_vs_mask_dense"] == pytest.approx((delta - 0.1) * 5, abs=1e-5)
     assert sample.per_term["lr_progressive_keyframe_dense"] == 2.0

@@ -1,7 +1,7 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """The VideoSEG-O3 multi-turn agent loop for verl (registered as ``videoseg_o3`` and ``videoseg_o3_eval``).
 
-One trajectory (spec §2.2): the policy sees low/high-resolution frames and the query, thinks, and either
+One trajectory (docs/method.md §3.3): the policy sees low/high-resolution frames and the query, thinks, and either
 answers or ``<select>``s an interval + keyframe; the environment answers a select with up to 5 low-resolution
 frames of the interval and the keyframe at high resolution, as a new user turn. The loop keeps the sampled
 token ids (no re-tokenisation of generated text), gives observation tokens ``response_mask = 0`` and writes
@@ -86,7 +86,7 @@ class VideoSegO3AgentLoop(AgentLoopBase):
         video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
         num_frames = len(video)
 
-        # 2. first observation: low/high-resolution frames + query (spec §1.5 / §2.3)
+        # 2. first observation: low/high-resolution frames + query (docs/method.md §3.1 / §2.3)
         messages = await asyncio.to_thread(initial_messages, video, record.expression, self.env)
         images = [item["image"] for item in messages[1]["content"] if item.get("type") == "image"]
         self._assert_mm_supported(bool(images))
@@ -175,7 +175,7 @@ class VideoSegO3AgentLoop(AgentLoopBase):
 
 
 class VideoSegO3EvalAgentLoop(VideoSegO3AgentLoop):
-    """The inference protocol (spec §2.3): 20 + 8 initial frames, larger keyframes, 1024 tokens per turn."""
+    """The inference protocol (docs/method.md §3.4): 20 + 8 initial frames, larger keyframes, 1024 tokens per turn."""
 
     mode = "eval"
 

@@ -16,7 +16,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 PAPER_REWARD_TERMS = ("strict_format_cot", "step_format_cot", "lr_vtg_iou_dense", "lr_vtg_keyframe",
                       "lr_maskiou_dense", "lr_keyframe_vs_mask_dense", "lr_progressive_keyframe_dense")
-"""The seven reward terms of train_rl.sh (spec §4), each with weight 1."""
+"""The seven reward terms of train_rl.sh (docs/method.md §5), each with weight 1."""
 
 ENGINE_MODEL_TYPE = "videoseg_o3_seg_lm"
 """``actor_rollout_ref.model.model_type`` that selects the seg-head engine."""
@@ -53,7 +53,7 @@ class SegHeadSettings:
 
 @dataclass
 class CalibrationSettings:
-    """SEG-aware logit calibration (spec §5.2)."""
+    """SEG-aware logit calibration (docs/method.md §6.2)."""
 
     enabled: bool = True
     """Add the mask log-likelihood to the ``[SEG]`` token's log-prob (``use_mask_logps``)."""
@@ -67,7 +67,7 @@ class CalibrationSettings:
 
 @dataclass
 class AuxLossSettings:
-    """Supervised BCE + Dice loss on the seg head's masks (spec §5.5)."""
+    """Supervised BCE + Dice loss on the seg head's masks (docs/method.md §6.4)."""
 
     ratio: float = 0.2
     """``res_loss_ratio``: weight of the auxiliary loss in the actor loss (0 disables it)."""
@@ -116,7 +116,7 @@ class JFRewardSettings:
 
 @dataclass
 class RewardSettings:
-    """Reward composition (spec §4)."""
+    """Reward composition (docs/method.md §5)."""
 
     terms: list[str] = field(default_factory=lambda: list(PAPER_REWARD_TERMS))
     """Names of the reward terms (``videoseg_reward.terms`` registry)."""
@@ -174,7 +174,8 @@ class VideoSegO3Config:
     """Overrides of :class:`videoseg_o3_verl.env.EnvConfig` (e.g. ``max_turns``, ``num_low_res``)."""
     trainable_modules: list[str] = field(default_factory=lambda: ["policy", "seg_head.proj",
                                                                  "seg_head.prompt_encoder", "seg_head.mask_decoder"])
-    """What the optimizer updates (spec §3.3): the whole policy plus the head's projection, prompt encoder and mask
+    """What the optimizer updates (docs/method.md §1): the whole policy plus the head's projection, prompt encoder
+    and mask
     decoder. The SAM2 image encoder is always frozen (it is not part of the trained module)."""
 
     def validate(self, trainer_config: DictConfig | None = None) -> None:

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Pure loss maths of SEG-aware logit calibration and the auxiliary segmentation loss (spec §5.2, §5.5).
+"""Pure loss maths of SEG-aware logit calibration and the auxiliary segmentation loss (docs/method.md §6.2, §6.4).
 
 Dimension letters used in the shapes below:
     N: decoded masks ([SEG] tokens, one mask each); h, w: low-res mask-logit size (SAM2: image_size / 4);
@@ -28,7 +28,8 @@ def _check_float(name: str, x: torch.Tensor) -> None:
 
 def mask_log_prob(current_logits: torch.Tensor, rollout_logits: torch.Tensor, grid: int = 32,
                   threshold: float = 0.5) -> torch.Tensor:
-    """Per-mask Bernoulli log-likelihood of the rollout's own binarised mask under the current logits (spec §5.2).
+    """Per-mask Bernoulli log-likelihood of the rollout's own binarised mask under the current logits (docs/method.md
+    §6.2).
 
     ``z = bilinear(current, grid x grid)``, ``y = 1[bilinear(rollout, grid x grid) > threshold]`` and the value is
     ``mean_p [y_p log sigma(z_p) + (1 - y_p) log(1 - sigma(z_p))] = -mean_p BCEWithLogits(z_p, y_p)``. The threshold
@@ -72,7 +73,7 @@ def mask_log_prob(current_logits: torch.Tensor, rollout_logits: torch.Tensor, gr
 
 
 def aux_seg_loss(pred_logits: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
-    """Supervised BCE + Dice mask loss, averaged over masks (spec §5.5).
+    """Supervised BCE + Dice mask loss, averaged over masks (docs/method.md §6.4).
 
     The logits are upsampled bilinearly (``align_corners=False``) to the GT size. Per mask:
     ``mean_p BCEWithLogits(z_p, g_p) + 1 - (2 sum sigma(z) g + 1) / (sum sigma(z) + sum g + 1)``; the result is the
@@ -116,7 +117,7 @@ def aux_seg_loss(pred_logits: torch.Tensor, gt_masks: torch.Tensor) -> torch.Ten
 
 def released_aux_loss(video_logits: Sequence[torch.Tensor], video_gts: Sequence[torch.Tensor],
                       key_logits: Sequence[torch.Tensor], key_gts: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The released code's auxiliary loss of a micro-batch, pooled over all its masks (spec §5.5):
+    """The released code's auxiliary loss of a micro-batch, pooled over all its masks (docs/method.md §6.4):
     ``L_vid + L_kf`` with ``L_vid`` the mean over every [SEG]'s video mask of :func:`aux_seg_loss` (itself a mean
     over the spatial frames) and ``L_kf`` the mean over (trajectory, turn) pairs of :func:`aux_seg_loss` of the
     turn's keyframe mask. A term without masks is 0 (no masks at all is an error).

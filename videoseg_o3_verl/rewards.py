@@ -1,11 +1,11 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""From the seg head's mask logits to the per-turn IoUs the paper's rewards read (spec §3.2, §4).
+"""From the seg head's mask logits to the per-turn IoUs the paper's rewards read (docs/method.md §4, §5).
 
 Each turn ``t`` of a trajectory decodes, for every ``[SEG]`` it generated, low-resolution mask logits on
 (a) the high-resolution "spatial" frames of the first user turn (``Trajectory.spatial_frames``, 5 in training)
 and (b) the turn's pending keyframe (``TurnRecord.seg_keyframe``: ``L // 2`` in turn 0, then the keyframe
 selected in the previous turn). The seg-head engine turns those logits into exactly what the authors' reward
-functions receive (spec §4 "Inputs"), with this module:
+functions receive (docs/method.md §5 "Inputs"), with this module:
 
 * ``per_round_maskious[t]`` (:func:`video_mask_ious`): per spatial frame, IoU of the turn's video mask vs ground
   truth; prediction = bilinear upsampling of the logits to the original ``H x W`` (``align_corners=False``) then
@@ -91,7 +91,7 @@ def logits_to_masks(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
 
 
 def frame_ious(pred_logits: torch.Tensor, gt_masks: Any) -> list[float]:
-    """Per-frame IoUs of ONE object's video mask (spec §4 ``per_round_maskious``, one object).
+    """Per-frame IoUs of ONE object's video mask (docs/method.md §5 ``per_round_maskious``, one object).
 
     Prediction = bilinear upsampling of the logits to ``(H, W)`` then ``> 0``; IoU = ``inter / (union + 1e-6)``;
     a frame with ``union < 1`` (both masks empty) gets 1.0.

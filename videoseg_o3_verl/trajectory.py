@@ -33,7 +33,7 @@ class TurnRecord:
     """Clamped ``{"start", "end", "keyframe"}`` of the action when it parsed."""
     seg_keyframe: int = 0
     """Frame on which this turn's ``[SEG]`` mask is decoded: ``L // 2`` in turn 0, else the keyframe selected in
-    the previous turn (spec §2.2 step 3)."""
+    the previous turn (docs/method.md §3.3 step 3)."""
     seg_positions: list[int] = field(default_factory=list)
     """Response-relative positions of the ``[SEG]`` tokens generated in this turn."""
     observation_low_res: list[int] = field(default_factory=list)
@@ -52,7 +52,7 @@ class Trajectory:
     """Low-resolution frame indices of the first user turn."""
     spatial_frames: list[int]
     """High-resolution frame indices of the first user turn: the frames on which each turn's video masks are
-    decoded (spec §3.2)."""
+    decoded (docs/method.md §4)."""
     turns: list[TurnRecord] = field(default_factory=list)
     """Assistant turns in order."""
     stop_reason: str = ""

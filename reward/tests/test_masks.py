@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""RLE helpers (strict validation of untrusted input), the spec §4 IoU conventions, and the schemas' JSON forms."""
+"""RLE helpers (strict validation of untrusted input), the docs/method.md §5 IoU conventions, and the schemas' JSON
+forms."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def test_encode_masks_shape_checks():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# IoU conventions (spec §4)
+# IoU conventions (docs/method.md §5)
 # ---------------------------------------------------------------------------------------------------------------
 
 

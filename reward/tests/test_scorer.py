@@ -75,7 +75,7 @@ def test_scorer_mask_prompt_round_trip(shared_scorer, video):
 
 
 def test_scorer_embedding_prompt_follows_spec(shared_scorer, video):
-    # spec §3.1: sparse prompt [padding-point embedding, e] ([n, 2, 256]), no-mask dense prompt, 3 masks
+    # docs/method.md §1: sparse prompt [padding-point embedding, e] ([n, 2, 256]), no-mask dense prompt, 3 masks
     seen = {}
 
     def grab(_module, _args, kwargs):

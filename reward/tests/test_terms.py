@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Table-driven tests of the seven VideoSEG-O3 reward terms (spec §4), in both parity modes, and the registry."""
+"""Table-driven tests of the seven VideoSEG-O3 reward terms (docs/method.md §5), in both parity modes, and the
+registry."""
 
 from __future__ import annotations
 
@@ -40,13 +41,14 @@ def answer(vtg):
     return f"<answer><VTG>{vtg}</VTG></answer>"
 
 
-# Spec §4.1–4.4 use float32 torch arithmetic for the precision: inter / (|pred| + 1e-6).
+# The text terms (strict_format_cot … lr_vtg_keyframe) use float32 torch arithmetic for the precision: inter /
+# (|pred| + 1e-6).
 def f32_precision(inter, n_pred):
     return float(np.float32(inter) / (np.float32(n_pred) + np.float32(1e-6)))
 
 
 # --------------------------------------------------------------------------------------------------------
-# §4.1 strict_format_cot
+# strict_format_cot
 # --------------------------------------------------------------------------------------------------------
 
 STRICT_CASES = [
@@ -90,7 +92,7 @@ def test_strict_format_cot_rejects_non_list_of_str(bad):
 
 
 # --------------------------------------------------------------------------------------------------------
-# §4.2 step_format_cot
+# step_format_cot
 # --------------------------------------------------------------------------------------------------------
 
 STEP_CASES = [
@@ -113,7 +115,7 @@ def test_step_format_cot_table(turns, expected):
 
 
 # --------------------------------------------------------------------------------------------------------
-# Parsing shared by §4.3 / §4.4
+# Parsing shared by lr_vtg_iou_dense / lr_vtg_keyframe
 # --------------------------------------------------------------------------------------------------------
 
 PARSE_CASES = [
@@ -150,7 +152,7 @@ def test_parse_last_vtg_table(text, length, expected_parity, expected_fixed):
 
 
 # --------------------------------------------------------------------------------------------------------
-# §4.3 lr_vtg_iou_dense
+# lr_vtg_iou_dense
 # --------------------------------------------------------------------------------------------------------
 
 EX = [0, 0, 1, 1, 1, 1, 0, 0]  # object visible in frames 2..5, L = 8
@@ -219,7 +221,7 @@ def test_lr_vtg_iou_dense_accepts_numpy_existence_and_rejects_bad():
 
 
 # --------------------------------------------------------------------------------------------------------
-# §4.4 lr_vtg_keyframe
+# lr_vtg_keyframe
 # --------------------------------------------------------------------------------------------------------
 
 EX_K = [1, 0, 1, 1, 0]  # L = 5
@@ -253,7 +255,7 @@ def test_lr_vtg_keyframe_uses_last_turn_and_handles_no_turns():
 
 
 # --------------------------------------------------------------------------------------------------------
-# §4.5 lr_maskiou_dense
+# lr_maskiou_dense
 # --------------------------------------------------------------------------------------------------------
 
 MASKIOU_CASES = [
@@ -282,7 +284,7 @@ def test_lr_maskiou_dense_rejects_non_numbers():
 
 
 # --------------------------------------------------------------------------------------------------------
-# §4.6 lr_keyframe_vs_mask_dense
+# lr_keyframe_vs_mask_dense
 # --------------------------------------------------------------------------------------------------------
 
 M5 = [0.5] * 5
@@ -311,7 +313,7 @@ def test_lr_keyframe_vs_mask_dense_table(maskious, kf_ious, expected_parity, exp
 
 
 # --------------------------------------------------------------------------------------------------------
-# §4.7 lr_progressive_keyframe_dense
+# lr_progressive_keyframe_dense
 # --------------------------------------------------------------------------------------------------------
 
 PROGRESSIVE_CASES = [

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Dataset-level aggregation of per-expression J/F scores (spec §7.2).
+"""Dataset-level aggregation of per-expression J/F scores (docs/method.md §11).
 
 Per expression, J and F are already means over ALL frames (:func:`videoseg_reward.metrics.jf_score`). Here:
 

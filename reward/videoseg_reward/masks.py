@@ -3,14 +3,14 @@
 
 An RLE is ``{"size": [H, W], "counts": str | list[int]}`` (column-major runs that start with a background
 run, the COCO convention; the string form is pycocotools' compressed encoding). Dataset mask lists may hold
-``None`` for "object absent on this frame" (spec §1.3).
+``None`` for "object absent on this frame" (docs/method.md §2).
 
 Everything that reaches :func:`decode_rle` may come from an HTTP request, so the counts are parsed and
 checked here **before** pycocotools sees them (its C decoder does not bounds-check the runs): wrong types,
 characters outside the encoding alphabet, truncated strings, negative runs, and runs that do not add up to
 ``H * W`` all raise ``ValueError`` naming the offending field.
 
-It also holds the IoU conventions of the reward inputs (spec §4: :func:`frame_ious`, :func:`keyframe_iou`)
+It also holds the IoU conventions of the reward inputs (docs/method.md §5: :func:`frame_ious`, :func:`keyframe_iou`)
 and :func:`score_masks`, which scores a segmentation result against GT given as arrays or RLE lists.
 """
 
@@ -193,11 +193,11 @@ def decode_rle_list(rles: Any, expected_size: Sequence[int] | None = None, name:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# IoU conventions of the reward inputs (spec §4)
+# IoU conventions of the reward inputs (docs/method.md §5)
 # ---------------------------------------------------------------------------------------------------------------
 
 IOU_EPS = 1e-6
-"""``IoU = inter / (union + IOU_EPS)`` (spec §4)."""
+"""``IoU = inter / (union + IOU_EPS)`` (docs/method.md §5)."""
 
 
 def _bool_frames(x: Any, name: str) -> np.ndarray:
@@ -215,7 +215,7 @@ def frame_ious(pred: Any, gt: Any) -> np.ndarray:
 
     Args:
         pred: ``[T, H, W]`` (or ``[H, W]``) predicted masks, binarised with ``> 0``.
-        gt: same shape, binarised with ``> 0`` (the spec's ``GT > 0.5`` for 0/1 masks).
+        gt: same shape, binarised with ``> 0`` (the released ``GT > 0.5`` for 0/1 masks).
 
     Returns:
         ``[T]`` float64.
@@ -278,9 +278,9 @@ def score_masks(result: Any, gt_masks: Any, gt_keyframe: Any = None,
         "frame_indices", "keyframe", "mode", "model_version", "num_objects"}``. Per object: ``J``/``F``/``J&F``
         from :func:`videoseg_reward.metrics.jf_score` over the frames, ``per_frame_iou`` with the
         ``per_round_maskious`` convention (both empty -> 1) and ``keyframe_iou`` with the
-        ``per_round_keyframe_ious`` convention (both empty -> 0), spec §4. Aggregates: means over objects
-        for J/F/J&F and per frame for ``per_frame_iou`` (spec §4 "multiple objects -> mean over objects");
-        ``keyframe_iou`` of the LAST object (spec §4 "if several [SEG] the LAST one is used").
+        ``per_round_keyframe_ious`` convention (both empty -> 0), docs/method.md §5. Aggregates: means over objects
+        for J/F/J&F and per frame for ``per_frame_iou`` (docs/method.md §5 "multiple objects -> mean over objects");
+        ``keyframe_iou`` of the LAST object (docs/method.md §5 "if several [SEG] the LAST one is used").
     """
     n, t, h, w = result.masks.shape
     gt = _gt_frames(gt_masks, n, t, (h, w))

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""DAVIS-style video segmentation metrics: region similarity J, boundary F-measure F and J&F (spec §7.2).
+"""DAVIS-style video segmentation metrics: region similarity J, boundary F-measure F and J&F (docs/method.md §11).
 
 All mask functions take ``[T, H, W]`` (or a single ``[H, W]`` frame, treated as ``T = 1``) arrays of ANY dtype
 and binarise them with ``mask > 0`` (so ``0/1``, ``0/255``, bool and logits-already-thresholded inputs all

@@ -27,8 +27,8 @@ from videoseg_reward.frames import MAX_VIDEO_FRAMES, check_path_text
 from videoseg_reward.masks import decode_rle, decode_rle_list, encode_mask, encode_masks
 
 MODES = ("image", "propagate", "propagate_language")
-"""``image``: every frame decoded independently with the same prompt (spec §3.1, training-time);
-``propagate``: SAM2 memory propagation forward and backward from the keyframe (spec §2.3, inference-time);
+"""``image``: every frame decoded independently with the same prompt (docs/method.md §1, training-time);
+``propagate``: SAM2 memory propagation forward and backward from the keyframe (docs/method.md §3.4, inference-time);
 ``propagate_language``: the released inference protocol (:mod:`videoseg_reward.propagation`): embedding prompts,
 SAM2 over every frame of the video, the embedding injected on every frame."""
 

@@ -3,14 +3,14 @@
 
 Decoding modes (see :data:`videoseg_reward.schemas.MODES`):
 
-* ``image`` (spec §3.1, training-time): every requested frame is decoded independently with the same
+* ``image`` (docs/method.md §1, training-time): every requested frame is decoded independently with the same
   prompt, no memory: ``image features + no_mem_embed`` -> SAM heads. An embedding prompt ``e`` becomes the
   sparse prompt ``[not-a-point embedding, e]`` (``[n, 2, 256]``) with the learned no-mask dense prompt; the
   decoder runs with ``multimask_output=True`` and the mask with the highest predicted IoU is kept. No object
-  score gating (raw decoder logits, as in the spec). Box/point prompts go through SAM2's prompt encoder
+  score gating (raw decoder logits, as in the released code). Box/point prompts go through SAM2's prompt encoder
   (boxes as two corner points with labels 2/3); a mask prompt is the dense prompt, and on the keyframe it is
   the answer itself (SAM2's ``use_mask_input_as_output_without_sam`` convention, logits ``±10``).
-* ``propagate`` (spec §2.3, inference-time): SAM2 memory propagation over the requested frames (taken in
+* ``propagate`` (docs/method.md §3.4, inference-time): SAM2 memory propagation over the requested frames (taken in
   index order, treated as consecutive) forward from the keyframe and then backward from it. The keyframe is
   the conditioning frame: masks via ``add_new_mask``, boxes/points via ``add_new_points_or_box``, and an
   embedding by first decoding the keyframe mask in image mode (at the original frame size) and feeding it
@@ -70,7 +70,7 @@ from videoseg_reward.schemas import (
 logger = logging.getLogger(__name__)
 
 DECODER_PREFIXES = ("sam_prompt_encoder.", "sam_mask_decoder.")
-"""State-dict prefixes that :meth:`Sam2Scorer.update_decoder_weights` accepts (spec §3.3 trainable parts)."""
+"""State-dict prefixes that :meth:`Sam2Scorer.update_decoder_weights` accepts (docs/method.md §1 trainable parts)."""
 
 MAX_VERSION_AHEAD = 10**6
 """How far a decoder-weights version may lie beyond the larger of the current version and the current Unix time in

@@ -1,11 +1,11 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The seven VideoSEG-O3 reward terms (spec §4.1–4.7) for ONE trajectory, a term registry and `RewardSpec`.
+"""The seven VideoSEG-O3 reward terms (docs/method.md §5–4.7) for ONE trajectory, a term registry and `RewardSpec`.
 
 Each term is a pure function of one trajectory and returns a Python float. Terms with a quirk in the authors'
 code take ``parity``: ``parity=True`` (default) reproduces the code that trained the released models, quirks
 included; ``parity=False`` implements the evident intent. Every quirk and its fix is listed in the docstring.
 
-Inputs (spec §4):
+Inputs (docs/method.md §5):
 
 * ``turns``: the decoded assistant turns of the trajectory (``list[str]``, special tokens kept).
 * ``mask_existence``: per-frame 0/1 values over the FULL video (length ``L``; list, tuple or numpy array).
@@ -45,7 +45,7 @@ __all__ = [
     "strict_format_cot",
 ]
 
-# Regexes exactly as in spec §4.1–4.4.
+# Regexes exactly as in docs/method.md §5–4.4.
 _STRICT_TURN_RE = re.compile(r"<think>.*?</think>\s*<(answer|select)>(.*?)</\1>", re.DOTALL)
 _VTG_RE = re.compile(r"<VTG>(.*?)</VTG>", re.DOTALL)
 _REFSEG_RE = re.compile(r"<RefSeg>(.*?)</RefSeg>", re.DOTALL)
@@ -164,7 +164,7 @@ def parse_last_vtg(turn: str, length: int, *, parity: bool = True) -> tuple[int,
 
 
 # ----------------------------------------------------------------------------------------------------------
-# §4.1 strict_format_cot and §4.2 step_format_cot
+# strict_format_cot and step_format_cot
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -190,7 +190,7 @@ def _strict_turn_tag(turn: str) -> str | None:
 
 
 def strict_format_cot(turns: Sequence[str], *, parity: bool = True) -> float:
-    """Strict per-turn format reward (spec §4.1). Range ``{-1, +1}`` (``0`` for an empty trajectory, parity).
+    """Strict per-turn format reward (docs/method.md §5). Range ``{-1, +1}`` (``0`` for an empty trajectory, parity).
 
     Every turn must contain ``<think>…</think>`` followed (whitespace allowed) by ``<answer>…</answer>`` or
     ``<select>…</select>`` (first such match, DOTALL, text before/after allowed), whose body contains a
@@ -225,7 +225,7 @@ def strict_format_cot(turns: Sequence[str], *, parity: bool = True) -> float:
 
 
 def step_format_cot(turns: Sequence[str]) -> float:
-    """Decoupled-thinking keyword reward (spec §4.2). Range ``[0, 1]``.
+    """Decoupled-thinking keyword reward (docs/method.md §5). Range ``[0, 1]``.
 
     Per turn: the first ``<think>(.*?)</think>`` (DOTALL, case-insensitive tags); score = number of the
     keywords "step 1", "step 2", "step 3", "action" found in the lower-cased think text / 4; no think → 0.
@@ -248,7 +248,7 @@ def step_format_cot(turns: Sequence[str]) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# §4.3 lr_vtg_iou_dense and §4.4 lr_vtg_keyframe
+# lr_vtg_iou_dense and lr_vtg_keyframe
 # ----------------------------------------------------------------------------------------------------------
 
 _VTG_FAIL = -0.5
@@ -257,7 +257,7 @@ _VTG_IOU_THRESH = 0.5
 
 
 def lr_vtg_iou_dense(turns: Sequence[str], mask_existence: Any, *, parity: bool = True) -> float:
-    """Temporal-grounding reward of the last turn's VTG (spec §4.3). Values ``{-0.5} ∪ [0.25, 0.5]``.
+    """Temporal-grounding reward of the last turn's VTG (docs/method.md §5). Values ``{-0.5} ∪ [0.25, 0.5]``.
 
     The LAST ``<(select|answer)>…<VTG>…</VTG>…</\\1>`` of the LAST turn is parsed with :func:`parse_last_vtg`.
     Parse failure (or no turns) → −0.5. If ``mask_existence`` is all zero, "iou" = 1. Reward = −0.5 if
@@ -312,7 +312,7 @@ def lr_vtg_iou_dense(turns: Sequence[str], mask_existence: Any, *, parity: bool 
 
 
 def lr_vtg_keyframe(turns: Sequence[str], mask_existence: Any, *, parity: bool = True) -> float:
-    """Keyframe-hit reward of the last turn's VTG (spec §4.4). Range ``{-1, +1}``.
+    """Keyframe-hit reward of the last turn's VTG (docs/method.md §5). Range ``{-1, +1}``.
 
     +1 if ``mask_existence[k] > 0.5`` for the keyframe ``k`` (clamped to ``[0, L-1]``) of the last VTG of the
     last turn, else −1; parse failure or no turns → −1.
@@ -339,12 +339,12 @@ def lr_vtg_keyframe(turns: Sequence[str], mask_existence: Any, *, parity: bool =
 
 
 # ----------------------------------------------------------------------------------------------------------
-# §4.5 lr_maskiou_dense, §4.6 lr_keyframe_vs_mask_dense, §4.7 lr_progressive_keyframe_dense
+# lr_maskiou_dense, lr_keyframe_vs_mask_dense, lr_progressive_keyframe_dense
 # ----------------------------------------------------------------------------------------------------------
 
 
 def _maskiou_score(u: float) -> float:
-    """g(u) of spec §4.5; NaN compares False everywhere and so scores −1."""
+    """g(u) of docs/method.md §5; NaN compares False everywhere and so scores −1."""
     if u > 0.4:
         return min((u - 0.4) * 3, 1.5)
     if u > 0.2:
@@ -353,7 +353,7 @@ def _maskiou_score(u: float) -> float:
 
 
 def lr_maskiou_dense(per_round_maskious: Sequence[Any]) -> float:
-    """Dense mask-IoU reward of the LAST turn's video mask (spec §4.5). Range ``[-1, 1.5]``.
+    """Dense mask-IoU reward of the LAST turn's video mask (docs/method.md §5). Range ``[-1, 1.5]``.
 
     Reward = mean over the last turn's per-frame IoUs ``u`` of ``g(u) = min(3(u − 0.4), 1.5)`` if ``u > 0.4``,
     ``0`` if ``0.2 < u <= 0.4``, ``−1`` otherwise (NaN → −1). An empty last list → −1; no turns at all → 0.0
@@ -379,7 +379,7 @@ def lr_maskiou_dense(per_round_maskious: Sequence[Any]) -> float:
 
 def _delta_ladder(delta: float, *, dense_above: float, dense_offset: float, dense_scale: float, half_above: float,
                   parity: bool) -> float:
-    """The score ladder shared by the two multi-turn terms (spec §4.6, §4.7).
+    """The score ladder shared by the two multi-turn terms (docs/method.md §5).
 
     Intended: ``δ > dense_above`` → ``min((δ − dense_offset)·dense_scale, 2.0)``; ``δ > half_above`` → 0.5;
     ``δ > −0.05`` → 0; else −1. ``parity=True`` keeps the authors' ``if``/``if``, which overwrites the dense branch.
@@ -408,7 +408,7 @@ def _delta_ladder(delta: float, *, dense_above: float, dense_offset: float, dens
 def lr_keyframe_vs_mask_dense(
     per_round_maskious: Sequence[Any], per_round_keyframe_ious: Sequence[Any], parity: bool = True
 ) -> float:
-    """Keyframe mask vs video mask of the last turn (spec §4.6). Effective values ``{-1, 0, 0.5}`` (parity).
+    """Keyframe mask vs video mask of the last turn (docs/method.md §5). Effective values ``{-1, 0, 0.5}`` (parity).
 
     Only when both lists have ≥ 2 turns (else 0.0). ``δ = K_last − mean(M_last)`` (a turn's value is the mean
     of a list, 0.0 for an empty list or None).
@@ -439,7 +439,7 @@ def lr_keyframe_vs_mask_dense(
 
 
 def lr_progressive_keyframe_dense(per_round_keyframe_ious: Sequence[Any], parity: bool = True) -> float:
-    """Keyframe-IoU progress of the last turn over the best earlier turn (spec §4.7). Values ``{-1, 0, 0.5}``.
+    """Keyframe-IoU progress of the last turn over the best earlier turn (docs/method.md §5). Values ``{-1, 0, 0.5}``.
 
     Only when there are ≥ 2 turns (else 0.0). ``δ = K_last − max(K_0 … K_{nt−2})``; remember ``K_0`` is
     measured on the fixed middle frame ``L // 2`` and is 0 when the object is absent there.
@@ -476,7 +476,7 @@ def lr_progressive_keyframe_dense(per_round_keyframe_ious: Sequence[Any], parity
 
 @dataclass(frozen=True)
 class TrajectoryRewardInputs:
-    """Everything a reward term may need about one trajectory (spec §4 inputs)."""
+    """Everything a reward term may need about one trajectory (docs/method.md §5 inputs)."""
 
     turns: Sequence[str]
     """Decoded assistant turns, special tokens kept (``[SEG]`` must survive decoding)."""

@@ -1,6 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """The videoseg_o3 agent loop driven by a scripted server manager, with the real tiny Qwen-VL processor:
-exact observations, response masks, turn metadata and stop rules (spec §2.2)."""
+exact observations, response masks, turn metadata and stop rules (docs/method.md §3.3)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_loop_select_select_answer_trajectory(processor, rows):
     out = _run(lambda: _loop(VideoSegO3AgentLoop, processor, server), rows[0])
     traj = Trajectory.from_extra_fields(out.extra_fields)
 
-    # three assistant turns; the spec's keyframe bookkeeping: turn 0 uses L//2 = 12, then the selected keyframes
+    # three assistant turns; the released keyframe bookkeeping: turn 0 uses L//2 = 12, then the selected keyframes
     assert [t.kind for t in traj.turns] == ["select", "select", "answer"]
     assert traj.seg_keyframes == [12, 9, 11]
     assert traj.stop_reason == "answer"
@@ -87,7 +87,7 @@ def test_loop_select_select_answer_trajectory(processor, rows):
     assert [len(t.seg_positions) for t in traj.turns] == [1, 1, 1]
     assert all(out.response_ids[p] == seg and out.response_mask[p] == 1 for p in traj.seg_positions)
 
-    # the observation text of turn 1 follows the spec wording with plain-int indices
+    # the observation text of turn 1 follows the released wording with plain-int indices
     decoded = tok.decode(out.response_ids, skip_special_tokens=False)
     assert "Here are 5 low-resolution frames in this video (frame indices are [4, 6, 9, 12, 15])" in decoded
     assert "Here is key frames (frame indice:9).\n" in decoded

@@ -24,12 +24,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.ray]
 
 
 def _g(u: float) -> float:
-    # lr_maskiou_dense per-frame score (spec §4.5), written out for this test
+    # lr_maskiou_dense per-frame score (docs/method.md §5), written out for this test
     return min(3 * (u - 0.4), 1.5) if u > 0.4 else (0.0 if u > 0.2 else -1.0)
 
 
 def _expected_total(sample: dict) -> float:
-    """The seven paper terms recomputed by hand for a scripted <select> → <answer> trajectory (spec §4)."""
+    """The seven paper terms recomputed by hand for a scripted <select> → <answer> trajectory (docs/method.md §5)."""
     record = json.loads(sample["record"])
     existence = record["mask_existence"]
     answer = sample["trajectory"]["turns"][-1]["vtg"]  # {"start": 0, "end": L-1, "keyframe": L//2}

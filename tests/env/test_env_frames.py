@@ -87,17 +87,17 @@ def test_sample_interval_frames_rejects_bad_input(args, error, match):
 
 def test_env_config_train_preset_matches_spec():
     c = EnvConfig.train()
-    assert (c.mode, c.num_low_res, c.num_high_res) == ("train", 10, 5)  # spec §1.4
+    assert (c.mode, c.num_low_res, c.num_high_res) == ("train", 10, 5)  # docs/method.md §3.1
     assert (c.low_res_min_pixels, c.low_res_max_pixels) == (3136, 25088)
     assert (c.high_res_min_pixels, c.high_res_max_pixels) == (3136, 100352)
-    assert (c.keyframe_min_pixels, c.keyframe_max_pixels) == (3136, 200704)  # spec §2.2 step 5
+    assert (c.keyframe_min_pixels, c.keyframe_max_pixels) == (3136, 200704)  # docs/method.md §3.3 step 5
     assert (c.max_frames_per_round, c.max_turns, c.max_new_tokens, c.patch_factor) == (5, 3, 512, 28)
     assert c.initial_resize == "smart"
 
 
 def test_env_config_eval_preset_matches_spec():
     c = EnvConfig.eval()
-    assert (c.mode, c.num_low_res, c.num_high_res) == ("eval", 20, 8)  # spec §2.3
+    assert (c.mode, c.num_low_res, c.num_high_res) == ("eval", 20, 8)  # docs/method.md §3.4
     assert (c.low_res_min_pixels, c.low_res_max_pixels) == (3136, 25088)
     assert (c.high_res_min_pixels, c.high_res_max_pixels) == (3136, 200704)
     assert (c.keyframe_min_pixels, c.keyframe_max_pixels) == (3136, 401408)

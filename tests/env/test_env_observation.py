@@ -87,7 +87,7 @@ def test_initial_user_content_eval_exact_text_and_budgets():
     assert texts(content) == [
         f"\nHere are 20 low-resolution frames in this video (frame indice is {low})\n",
         "Here are 8 high-resolution frames in this video (frame indice:[0, 4, 8, 12, 16, 20, 24, 29]).\n",
-        # eval query text has no leading/trailing newline (spec §2.3)
+        # eval query text has no leading/trailing newline (docs/method.md §3.4)
         'The query is "the red car". Show me your thought process for finding and segmenting this target. '
         "This video has 30 frames.",
     ]

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Tests for the frozen SAM2 frame encoder and the trainable seg head (spec §3.1, §3.3, §5.2).
+"""Tests for the frozen SAM2 frame encoder and the trainable seg head (docs/method.md §1, §6.2).
 
 All SAM2 work uses one tiny random hiera-t at 256 px (image encoder ~0.1-0.3 s/frame on CPU), built once per module.
 """
@@ -235,7 +235,7 @@ def test_projected_encoder_features_give_same_masks(sam2_model, frames, head, fe
 
 
 def _reinforce_backward(head, encoder, frames, inject: bool):
-    """One REINFORCE-style step on a 2-sequence batch with one [SEG] each (spec §5.2, §5.4)."""
+    """One REINFORCE-style step on a 2-sequence batch with one [SEG] each (docs/method.md §6.2, §6.3)."""
     seg_id = 7
     feats = encoder.encode(frames[:2])
     hidden = torch.randn(2, HIDDEN, requires_grad=True)  # stands in for the LLM's [SEG] hidden states

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The VideoSEG-O3 recipes compose, verl's own config classes accept them, and the GPU recipes carry spec §6.
+"""The VideoSEG-O3 recipes compose, verl's own config classes accept them, and the GPU recipes carry docs/method.md §7.
 
 Everything here composes YAML only (Hydra + OmegaConf + verl's config dataclasses); nothing starts Ray or loads a
 model. Runtime ~25 s on 2 cores, most of it the ``--cfg job`` subprocess and the launch-script dry run.
@@ -201,7 +201,7 @@ def test_recipe_names_plugin_components(name, composed):
         ("data.filter_overlong_prompts", False),
         ("algorithm.adv_estimator", "grpo"),
         ("algorithm.use_kl_in_reward", False),
-        ("actor_rollout_ref.actor.loss_agg_mode", "seq-mean-token-mean"),  # spec §5.4
+        ("actor_rollout_ref.actor.loss_agg_mode", "seq-mean-token-mean"),  # docs/method.md §6.3
         ("reward.custom_reward_function.path", "pkg://videoseg_o3_verl.verl_ext.reward_fn"),
         ("reward.custom_reward_function.name", "compute_score"),
         ("reward.custom_reward_function.reward_kwargs.parity", cfg.videoseg_o3.rewards.parity),
@@ -306,7 +306,7 @@ def test_tiny_cpu_handles_cpu_traps_and_demo_sizes(composed):
     assert list(load_videoseg_config(cfg).rewards.terms) == list(PAPER_REWARD_TERMS)
 
 
-# ------------------------------------------------------------------------------------------- GPU recipes (§6)
+# ------------------------------------------------------------------------------ GPU recipes (docs/method.md §7)
 
 
 @pytest.mark.parametrize("name", GPU_RECIPES)
@@ -351,7 +351,7 @@ def test_gpu_recipe_matches_spec_section6(name, composed):
         ("actor_rollout_ref.model.use_remove_padding", True),
         ("actor_rollout_ref.model.override_config.attn_implementation", "flash_attention_2"),
         ("actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype", "bf16"),
-        ("actor_rollout_ref.actor.freeze_vision_tower", False),  # full fine-tuning (spec §3.3)
+        ("actor_rollout_ref.actor.freeze_vision_tower", False),  # full fine-tuning (docs/method.md §1)
         ("trainer.n_gpus_per_node", 8),
         ("trainer.nnodes", 1),
         # released behaviour (issue: training that matches the released run)
@@ -363,7 +363,7 @@ def test_gpu_recipe_matches_spec_section6(name, composed):
     ]
     for key, expected in table:
         assert OmegaConf.select(cfg, key) == expected, key
-    # 16 prompts x 4 samples = 64 trajectories per optimizer step (spec §6)
+    # 16 prompts x 4 samples = 64 trajectories per optimizer step (docs/method.md §7)
     assert cfg.data.train_batch_size * cfg.actor_rollout_ref.rollout.n == 64
     rewards = load_videoseg_config(cfg).rewards
     assert list(rewards.terms) == list(PAPER_REWARD_TERMS) and len(rewards.terms) == 7

@@ -8,7 +8,7 @@ from PIL import Image
 
 from videoseg_o3_verl.video import limit_size, resize_for_llm, resize_to_limit, smart_resize
 
-LOW = (4 * 28 * 28, 32 * 28 * 28)  # (3136, 25088): low-resolution budget, spec §1.4
+LOW = (4 * 28 * 28, 32 * 28 * 28)  # (3136, 25088): low-resolution budget, docs/method.md §3.1
 HIGH_TRAIN = (4 * 28 * 28, 128 * 28 * 28)  # (3136, 100352)
 
 

@@ -8,7 +8,7 @@ Row schema (one row per `RVOSRecord`; verl's `RLHFDataset` reads it unchanged):
 - `ability` (str): `"rvos"`.
 - `prompt` (list of {role, content}): `[{"role": "system", "content": SEG_COT_SYS}, {"role": "user", "content":
   SEG_COT_TEMPORAL_TEMPLATE.format(question=expression, total_frames=T)}]`. Text only: the agent loop inserts
-  the initial frames and their index texts (spec §1.5) before the query text.
+  the initial frames and their index texts (docs/method.md §3.1) before the query text.
 - `reward_model` ({style, ground_truth}): `{"style": "rule", "ground_truth": record.expression_id}`.
 - `extra_info` ({index, videoseg}): `{"index": i, "videoseg": <JSON string of the whole record>}`.
 
@@ -42,7 +42,7 @@ EXTRA_INFO_KEY = "videoseg"
 
 
 def build_prompt(expression: str, num_frames: int) -> list[dict[str, str]]:
-    """The text-only initial messages of a sample (spec §1.5; frames are added by the agent loop).
+    """The text-only initial messages of a sample (docs/method.md §3.1; frames are added by the agent loop).
 
     Example:
         >>> msgs = build_prompt("the red square", 24)

@@ -3,7 +3,7 @@
 
 A record is what the parquet row carries (as JSON, see `parquet.py`), what the agent loop opens frames from and
 what the reward manager decodes ground-truth masks from. Frame index `t` is always the 0-based position in the
-full frame list of the video (spec §1.2); all per-frame tuples have one entry per frame.
+full frame list of the video (docs/method.md §2); all per-frame tuples have one entry per frame.
 
 Ground truth may be absent (submission-only splits such as MeViS `valid` or Ref-YouTube-VOS `valid`): then
 `mask_existence` and `masks_rle` are both empty and `has_ground_truth` is False.

@@ -1,17 +1,19 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Action grammar of the environment: parse one assistant turn into select / answer / invalid (spec §2.1-§2.3).
+"""Action grammar of the environment: parse one assistant turn into select / answer / invalid (docs/method.md §3.2,
+§3.4).
 
 Two parsers, as in the released code:
 
-- train (RL rollout, spec §2.2 step 4): the first match of `<select>.*?<VTG>(.*?)</VTG>.*?</select>` (DOTALL);
-- eval (inference, spec §2.3): the first `<select>(.*?)</select>`, then `<VTG>(.*?)</VTG>` inside it if present,
+- train (RL rollout, docs/method.md §3.3 step 4): the first match of `<select>.*?<VTG>(.*?)</VTG>.*?</select>` (DOTALL);
+- eval (inference, docs/method.md §3.4): the first `<select>(.*?)</select>`, then `<VTG>(.*?)</VTG>` inside it if
+present,
   else the raw select body.
 
 The captured text is parsed with `json.loads` (strict JSON: single quotes fail) and must be an object with the
 keys "start", "end" and "keyframe". Each value is converted with Python's `int()`, as both released parsers do:
 JSON ints pass, floats truncate toward zero (3.9 → 3, -0.5 → 0), numeric strings convert ("7" → 7), booleans
 give 0/1; null, lists, objects, non-integer strings ("7.0", "abc"), NaN and Infinity make the action invalid.
-A missing key also makes it invalid (the format reward requires all three keys, spec §4.1) unless
+A missing key also makes it invalid (the format reward requires all three keys, docs/method.md §5) unless
 `parity=True` in train mode: the released RL rollout reads each key with `dict.get(key, 0)`, so a missing key
 becomes 0 and the select goes on (everything else, including a null value or a non-object JSON, still fails there
 too); the released inference parser fails on a missing key, so eval mode is the same either way. Values are then
@@ -33,10 +35,10 @@ from videoseg_o3_verl.env.config import MODES
 from videoseg_o3_verl.env.frames import check_int
 
 SELECT_VTG_PATTERN = re.compile(r"<select>.*?<VTG>(.*?)</VTG>.*?</select>", re.DOTALL)
-"""Training rollout parser (spec §2.2 step 4)."""
+"""Training rollout parser (docs/method.md §3.3 step 4)."""
 
 SELECT_PATTERN = re.compile(r"<select>(.*?)</select>", re.DOTALL)
-"""Evaluation parser, outer part (spec §2.3)."""
+"""Evaluation parser, outer part (docs/method.md §3.4)."""
 
 VTG_PATTERN = re.compile(r"<VTG>(.*?)</VTG>", re.DOTALL)
 """VTG JSON inside a select (eval) or an answer."""
@@ -211,7 +213,7 @@ def parse_action(text: str, num_frames: int, mode: str = "train", parity: bool =
 
 
 def should_continue(action: Action, turn_index: int, max_turns: int) -> bool:
-    """Whether the episode gets another turn: a valid select that is not in the last allowed turn (spec §2.2).
+    """Whether the episode gets another turn: a valid select that is not in the last allowed turn (docs/method.md §3.3).
 
     Args:
         action: the parsed turn.

@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Constants of the video-crop environment with the training (spec §1.4, §2.2) and eval (spec §2.3) presets."""
+"""Constants of the video-crop environment with the training (docs/method.md §3.1, §3.3) and eval (docs/method.md
+§3.4) presets."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class EnvConfig:
     """All numbers of the environment. Use `EnvConfig.train()` / `EnvConfig.eval()` (optionally with overrides)."""
 
     mode: Literal["train", "eval"] = "train"
-    """Which protocol: "train" (RL rollout, spec §2.2) or "eval" (inference, spec §2.3)."""
+    """Which protocol: "train" (RL rollout, docs/method.md §3.3) or "eval" (inference, docs/method.md §3.4)."""
 
     num_low_res: int = 10
     """Low-resolution ("temporal") frames in the first user turn: 10 train / 20 eval."""
@@ -78,8 +79,8 @@ class EnvConfig:
     """Smallest side produced by the area-limit rescale of `<select>` frames."""
 
     initial_resize: Literal["smart", "limit"] = "smart"
-    """First-turn resize rule: "smart" = `smart_resize` + PIL resize (RL dataset, spec §1.4); "limit" = the
-    area-limit rescale that the released eval dataset applies to its initial frames (not stated in the spec)."""
+    """First-turn resize rule: "smart" = `smart_resize` + PIL resize (RL dataset, docs/method.md §3.1); "limit" = the
+    area-limit rescale that the released eval dataset applies to its initial frames."""
 
     parser_parity: bool = False
     """Parse `<select>` as the released RL rollout does (`parse_action(..., parity=True)`): a VTG key that is
@@ -129,7 +130,8 @@ class EnvConfig:
 
     @classmethod
     def train(cls, **overrides) -> EnvConfig:
-        """Preset of the RL rollout (spec §1.4, §2.2): 10 + 5 initial frames, keyframe ≤ 200,704 px, 512 tokens."""
+        """Preset of the RL rollout (docs/method.md §3.1, §3.3): 10 + 5 initial frames, keyframe ≤ 200,704 px, 512
+        tokens."""
         values = dict(
             mode="train",
             num_low_res=10,
@@ -143,7 +145,8 @@ class EnvConfig:
 
     @classmethod
     def eval(cls, released_inputs: bool = True, **overrides) -> EnvConfig:
-        """Preset of benchmark inference (spec §2.3): 20 + 8 initial frames, keyframe ≤ 401,408 px, 1024 tokens.
+        """Preset of benchmark inference (docs/method.md §3.4): 20 + 8 initial frames, keyframe ≤ 401,408 px, 1024
+        tokens.
 
         With `released_inputs` (the default) the model sees exactly what the released eval fed it
         (`RELEASED_EVAL_INPUTS`: NumPy index reprs, the query sentence in observations, area-limit rescale of the
@@ -164,7 +167,8 @@ class EnvConfig:
 
     @staticmethod
     def turn0_keyframe(num_frames: int) -> int:
-        """Keyframe whose mask is decoded for the turn-0 [SEG] in training: the middle frame `L // 2` (spec §2.2).
+        """Keyframe whose mask is decoded for the turn-0 [SEG] in training: the middle frame `L // 2` (docs/method.md
+        §3.3).
 
         Example:
             >>> EnvConfig.turn0_keyframe(7), EnvConfig.turn0_keyframe(8), EnvConfig.turn0_keyframe(1)

@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Which frames the environment shows: first-turn sampling (spec §1.4, §2.3) and `<select>` sampling (spec §2.2)."""
+"""Which frames the environment shows: first-turn sampling (docs/method.md §3.1, §3.4) and `<select>` sampling
+(docs/method.md §3.3)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def check_int(name: str, value: object, minimum: int) -> int:
 def initial_frame_indices(num_frames: int, count: int, mode: str = "train") -> list[int]:
     """Frame indices shown in the first user turn (low-res or high-res set).
 
-    train (RL dataset, spec §1.4): `linspace(0, L-1, count, dtype=int)` if L > count + 1, else all frames.
-    eval (spec §2.3): `linspace(0, L-1, count, dtype=int)` if L > count, else all frames.
+    train (RL dataset, docs/method.md §3.1): `linspace(0, L-1, count, dtype=int)` if L > count + 1, else all frames.
+    eval (docs/method.md §3.4): `linspace(0, L-1, count, dtype=int)` if L > count, else all frames.
     For L == count + 1 the two modes differ: train shows all L frames, eval shows `count` frames.
 
     Args:
@@ -55,7 +56,8 @@ def initial_frame_indices(num_frames: int, count: int, mode: str = "train") -> l
 
 
 def sample_interval_frames(start: int, end: int, max_frames: int = 5) -> list[int]:
-    """Low-resolution frames returned for a `<select>` of the INCLUSIVE interval [start, end] (spec §2.2 step 5).
+    """Low-resolution frames returned for a `<select>` of the INCLUSIVE interval [start, end] (docs/method.md §3.3
+    step 5).
 
     All of start..end if end - start + 1 <= max_frames, else `linspace(start, end, max_frames, dtype=int)`.
 

@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""User-message content the environment shows: the first turn (spec §1.5, §2.3) and `<select>` observations (§2.2).
+"""User-message content the environment shows: the first turn (docs/method.md §3.1, §3.4) and `<select>` observations
+(§3.3).
 
 Pure given a frame loader: `video` is anything with `__len__` and `get_frames(indices) -> list[PIL.Image]`
 (e.g. `videoseg_o3_verl.video.VideoSource`). Content items use the Qwen/verl chat format
@@ -115,7 +116,7 @@ def _check_question(question: object) -> str:
 def initial_user_content(
     video: FrameLoader, question: str, config: EnvConfig
 ) -> tuple[list[dict[str, Any]], ShownFrames]:
-    """Content of the first user message (spec §1.5 train, §2.3 eval).
+    """Content of the first user message (docs/method.md §3.1 train, §2.3 eval).
 
     Order: [image] * n_low, INITIAL_LOW_RES_TEXT, [image] * n_high, INITIAL_HIGH_RES_TEXT, query text
     (SEG_COT_TEMPORAL_TEMPLATE in train, SEG_COT_TEMPORAL_TEMPLATE_EVAL in eval). Frame choice follows
@@ -164,7 +165,7 @@ def initial_user_content(
 def select_observation_content(
     video: FrameLoader, action: Action, question: str, config: EnvConfig
 ) -> tuple[list[dict[str, Any]], ShownFrames]:
-    """Content of the user message answering a `<select>` (spec §2.2 step 5; same layout in eval, §2.3).
+    """Content of the user message answering a `<select>` (docs/method.md §3.3 step 5; same layout in eval, §2.3).
 
     Order: [image] * n (frames `sample_interval_frames(start, end, config.max_frames_per_round)`, each
     `resize_to_limit`-ed to [low_res_min_pixels, low_res_max_pixels]), OBS_LOW_RES_TEXT, [image] keyframe
@@ -225,7 +226,7 @@ def select_observation_content(
 
 
 def system_message() -> dict[str, Any]:
-    """The system message `{"role": "system", "content": SEG_COT_SYS}` (spec §1.5)."""
+    """The system message `{"role": "system", "content": SEG_COT_SYS}` (docs/method.md §3.1)."""
     return {"role": "system", "content": SEG_COT_SYS}
 
 

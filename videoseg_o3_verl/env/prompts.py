@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Prompt strings of the VideoSEG-O3 environment, verbatim from spec §1.5, §2.2 step 5 and §2.3.
+"""Prompt strings of the VideoSEG-O3 environment, verbatim from docs/method.md §3.1, §3.3 step 5 and §2.3.
 
 Keep these identical to the released code: the cold-start data teaches the policy this exact wording.
 """
@@ -13,7 +13,7 @@ SEG_COT_SYS = (
     "corresponding keyframe index. Once the final answer is confirmed, provide it within "
     '<answer><VTG>{"start": start, "end": end, "keyframe": keyframe}</VTG>, <RefSeg></RefSeg></answer>.'
 )
-"""System prompt (spec §1.5). Note it shows `<select>{json}</select>`; the parser needs the `<VTG>` form."""
+"""System prompt (docs/method.md §3.1). Note it shows `<select>{json}</select>`; the parser needs the `<VTG>` form."""
 
 SEG_COT_TEMPORAL_TEMPLATE = (
     '\nThe query is "{question}". Show me your thought process for finding and segmenting this target. '
@@ -25,7 +25,7 @@ SEG_COT_TEMPORAL_TEMPLATE_EVAL = (
     'The query is "{question}". Show me your thought process for finding and segmenting this target. '
     "This video has {total_frames} frames."
 )
-"""Query text of the first user turn in evaluation (spec §2.3: no leading/trailing newline)."""
+"""Query text of the first user turn in evaluation (docs/method.md §3.4: no leading/trailing newline)."""
 
 INITIAL_LOW_RES_TEXT = "\nHere are {n} low-resolution frames in this video (frame indice is {indices})\n"
 """Follows the low-resolution images of the first user turn; `indices` is a Python int list."""

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Convert the authors' released (Sa2VA-style) checkpoint into our layout (spec §3).
+"""Convert the authors' released (Sa2VA-style) checkpoint into our layout (docs/method.md §1).
 
 The released VideoSEG-O3 / Sa2VA-Qwen3-VL checkpoints are one ``PreTrainedModel`` wrapping three parts, so their
 state dict keys are (checked against github.com/Dmmm1997/VideoSEG-O3 ``projects/sa2va/hf/models_qwen3vl`` and

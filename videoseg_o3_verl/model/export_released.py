@@ -38,8 +38,13 @@ import torch
 from safetensors.torch import load_file
 from videoseg_reward.sam2_model import read_sam2_checkpoint
 
-from videoseg_o3_verl.model.convert_released import COPIED_FILES, ReleasedLayout, _iter_tensors, _ShardWriter, \
-    _weight_files
+from videoseg_o3_verl.model.convert_released import (
+    COPIED_FILES,
+    ReleasedLayout,
+    _iter_tensors,
+    _ShardWriter,
+    _weight_files,
+)
 from videoseg_o3_verl.model.seg_head_io import SEG_HEAD_WEIGHTS, has_seg_head, read_seg_head_config
 
 logger = logging.getLogger(__name__)

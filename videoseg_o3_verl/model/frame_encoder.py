@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Frozen SAM2 image encoder that turns frames into the features the seg head's mask decoder needs (spec §3.1).
+"""Frozen SAM2 image encoder that turns frames into the features the seg head's mask decoder needs (docs/method.md §1).
 
 Dimension letters: K frames; S the SAM2 input side (``image_size``: 1024 for the released models); C = 256 (SAM2
 ``hidden_dim``); h = S / 16 the image-embedding side.
@@ -7,7 +7,8 @@ Dimension letters: K frames; S the SAM2 input side (``image_size``: 1024 for the
 What is computed matches ``SAM2ImagePredictor.set_image`` (image mode, no memory): Hiera + FPN, then
 ``no_mem_embed`` added to the lowest-resolution level. One deliberate difference: by default the two high-resolution
 levels are returned BEFORE the mask decoder's ``conv_s0``/``conv_s1`` projections (``SAM2Base.forward_image`` applies
-them inside the encoder). Those convolutions belong to the mask decoder, which is trainable in RL (spec §3.3), so
+them inside the encoder). Those convolutions belong to the mask decoder, which is trainable in RL (docs/method.md
+§1), so
 :class:`~videoseg_o3_verl.model.seg_head.SegHead` applies its own (trainable) copy; projecting here with frozen
 weights would silently use stale convolutions once the head has been updated. ``project_high_res=True`` projects
 here instead (8x less memory for level 0, frozen projections); the head sees the flag and skips its own.
@@ -28,9 +29,9 @@ from PIL import Image
 logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
-"""Per-channel mean on the 0-1 scale (= [123.675, 116.28, 103.53] on 0-255, spec §1.4)."""
+"""Per-channel mean on the 0-1 scale (= [123.675, 116.28, 103.53] on 0-255, docs/method.md §3.1)."""
 IMAGENET_STD = (0.229, 0.224, 0.225)
-"""Per-channel std on the 0-1 scale (= [58.395, 57.12, 57.375] on 0-255, spec §1.4)."""
+"""Per-channel std on the 0-1 scale (= [58.395, 57.12, 57.375] on 0-255, docs/method.md §3.1)."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ class FrameEncoder:
     # ----------------------------------------------------------------------------------------- preprocessing
 
     def preprocess(self, images: Sequence[Image.Image] | np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Resize to S x S (no aspect keeping) and normalise with the ImageNet mean/std (spec §1.4).
+        """Resize to S x S (no aspect keeping) and normalise with the ImageNet mean/std (docs/method.md §3.1).
 
         Resizing uses PIL bicubic (PIL's default for ``Image.resize``, as the released ``DirectResize``).
 

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The policy's segmentation head: [SEG] hidden state -> MLP -> SAM2 sparse prompt -> mask decoder (spec §3.1).
+"""The policy's segmentation head: [SEG] hidden state -> MLP -> SAM2 sparse prompt -> mask decoder (docs/method.md §1).
 
 Dimension letters: N [SEG] prompts; H the LLM hidden size; C = 256 the SAM2 prompt width; T frames;
 h x w the low-res mask logits (SAM2 ``image_size / 4``: 256 x 256 for the released 1024-px models).
@@ -7,7 +7,7 @@ h x w the low-res mask logits (SAM2 ``image_size / 4``: 256 x 256 for the releas
 Training-time decoding is SAM2 image mode without memory: every frame is decoded independently from its
 :class:`~videoseg_o3_verl.model.frame_encoder.FrameFeatures` (``no_mem_embed`` already added) and the same prompt.
 Trainable: ``proj`` (the released ``text_hidden_fcs``), the prompt encoder and the mask decoder (including its
-``conv_s0``/``conv_s1`` high-res projections, applied here to raw encoder features; spec §3.3).
+``conv_s0``/``conv_s1`` high-res projections, applied here to raw encoder features; docs/method.md §1).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class SegHead(nn.Module):
     encoder's not-a-point embedding (what a label -1 point encodes to), and the dense prompt is its no-mask
     embedding. ``num_padding_tokens=2`` reproduces the released code: ``SAM2Base._forward_sam_heads`` passes one
     label -1 point and ``PromptEncoder`` appends a second padding point because no box is given, so the released
-    sparse prompt is [N, 3, C] (spec §3.1 writes [B, 2, C], counting one padding token).
+    sparse prompt is [N, 3, C] (docs/method.md §1 writes [B, 2, C], counting one padding token).
 
     Inputs are cast to the head's parameter dtype inside :meth:`forward`, so the head runs as fp32, bf16 or under
     autocast; outputs are always float32.
@@ -179,7 +179,7 @@ class SegHead(nn.Module):
     def decode_on_frames(self, seg_hidden: torch.Tensor, features: FrameFeatures) -> torch.Tensor:
         """Each of N prompts decoded on every one of T frames independently (image mode, no memory).
 
-        Used for the 5-frame video masks (spec §3.1). The high-res projections run once per frame, before the
+        Used for the 5-frame video masks (docs/method.md §1). The high-res projections run once per frame, before the
         frames are repeated for the prompts.
 
         Args:
@@ -230,7 +230,7 @@ SEG_HEAD_PRESETS = {
     "qwen3vl_2b": 2048,
     "qwen3vl_4b": 2560,
 }
-"""Named LLM hidden sizes: the tiny test model, Qwen3-VL-2B-Instruct and Qwen3-VL-4B-Instruct (spec §3.1)."""
+"""Named LLM hidden sizes: the tiny test model, Qwen3-VL-2B-Instruct and Qwen3-VL-4B-Instruct (docs/method.md §1)."""
 
 
 def seg_head_tiny(sam2_model: nn.Module) -> SegHead:

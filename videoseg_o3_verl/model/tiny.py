@@ -84,7 +84,7 @@ class TinyQwenVLSpec:
     seed: int = 0
     """Seed for the tokenizer corpus order and the random weights."""
     min_pixels: int = 3136
-    """Image processor lower pixel bound (4·28·28, spec §1.4)."""
+    """Image processor lower pixel bound (4·28·28, docs/method.md §3.1)."""
     max_pixels: int = 401408
     """Image processor upper bound; frames are pre-resized by the env, so this only has to be generous."""
 

@@ -2,7 +2,7 @@
 """Text-only VideoSEG-O3 reward for verl's reward loop (``reward.custom_reward_function``).
 
 verl scores each trajectory as soon as it is rolled out, before any actor forward, so only the terms that need no
-masks can be computed here: the two format terms and the two temporal-grounding terms (spec §4.1-4.4). The
+masks can be computed here: the two format terms and the two temporal-grounding terms (docs/method.md §5). The
 VideoSEG-O3 trainer replaces this score with the full reward after the actor forward; validation (which runs no
 actor forward) reports these text terms per dataset.
 """

@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""From the actor's per-turn IoUs and the trajectory texts to the paper's reward (spec §4), per sample.
+"""From the actor's per-turn IoUs and the trajectory texts to the paper's reward (docs/method.md §5), per sample.
 
 The seg-head engine writes, per sample, ``videoseg_frame_ious`` (``max_turns × FRAME_SLOTS`` per-frame IoUs of each
 turn's video mask on the spatial frames, −1 padded) and ``videoseg_keyframe_ious`` (``max_turns``, −1 padded);
@@ -69,7 +69,8 @@ def reward_spec_from(settings: VideoSegO3Config) -> RewardSpec:
 
 def round_ious(trajectory: Trajectory, frame_ious: torch.Tensor, key_ious: torch.Tensor
                ) -> tuple[list[list[float]], list[float]]:
-    """Unpack the engine's padded per-turn IoUs into the spec's ``per_round_maskious``/``per_round_keyframe_ious``.
+    """Unpack the engine's padded per-turn IoUs into the released code's
+    ``per_round_maskious``/``per_round_keyframe_ious``.
 
     ``frame_ious`` holds ``FRAME_SLOTS`` values per turn (the first ``len(spatial_frames)`` are the turn's per-frame
     IoUs), ``key_ious`` one value per turn; −1 marks padding and is read as 0. Turns beyond ``key_ious`` are left out.

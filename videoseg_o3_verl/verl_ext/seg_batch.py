@@ -1,6 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """What the seg-head engine computes for one micro-batch, without verl: [SEG] bookkeeping, frames, masks,
-calibration terms, rewards' IoUs and the auxiliary loss (spec §3.1-3.2, §4, §5.2, §5.5).
+calibration terms, rewards' IoUs and the auxiliary loss (docs/method.md §1, §4, §5.2, §5.5).
 
 Dimension letters: B samples in the micro-batch; S decoded [SEG] tokens (all of a trajectory's in the old-log-prob
 pass, where the rewards' IoUs are computed; the first ``max_segs`` per sample where a gradient is needed);
@@ -197,7 +197,8 @@ def split_head_outputs(mask_logits: torch.Tensor, inputs: HeadInputs) -> tuple[t
 
 
 def calibration_targets(key_logits: torch.Tensor, grid: int, threshold: float) -> torch.Tensor:
-    """``[S, G*G]`` binarised rollout masks ``1[bilinear(r, G×G) > threshold]`` (spec §5.2), stored for the update."""
+    """``[S, G*G]`` binarised rollout masks ``1[bilinear(r, G×G) > threshold]`` (docs/method.md §6.2), stored for the
+    update."""
     if key_logits.shape[0] == 0:
         return key_logits.new_zeros(0, grid * grid)
     r = F.interpolate(key_logits.detach().float()[:, None], size=(grid, grid), mode="bilinear", align_corners=False)
@@ -205,14 +206,16 @@ def calibration_targets(key_logits: torch.Tensor, grid: int, threshold: float) -
 
 
 def calibration_log_probs(key_logits: torch.Tensor, targets: torch.Tensor, grid: int) -> torch.Tensor:
-    """``[S]`` mask log-likelihoods of stored binary targets ``[S, G*G]`` under the current logits (spec §5.2)."""
+    """``[S]`` mask log-likelihoods of stored binary targets ``[S, G*G]`` under the current logits (docs/method.md
+    §6.2)."""
     binary = targets.reshape(-1, grid, grid)
     # the targets are already binary on the G×G grid: resizing G×G to G×G is the identity, threshold 0.5 keeps them
     return mask_log_prob(key_logits, binary, grid=grid, threshold=0.5)
 
 
 def sample_aux_loss(sample: SampleSegs, key_logits: torch.Tensor, video_logits: list[torch.Tensor]) -> torch.Tensor:
-    """BCE + Dice of one sample's masks against its GT: video masks on the spatial frames + keyframe masks (§5.5)."""
+    """BCE + Dice of one sample's masks against its GT: video masks on the spatial frames + keyframe masks
+    (docs/method.md §6.4)."""
     record = sample.record
     spatial = sample.trajectory.spatial_frames
     gt_spatial = torch.stack([torch.from_numpy(record.decode_mask(i)) for i in spatial])

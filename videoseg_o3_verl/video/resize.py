@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Frame resizing for the LLM: Qwen-VL `smart_resize` and the environment's area-limit resize (spec §1.4, §2.2).
+"""Frame resizing for the LLM: Qwen-VL `smart_resize` and the environment's area-limit resize (docs/method.md §3.1,
+§3.3).
 
 Two different rules are used by VideoSEG-O3:
 
@@ -104,7 +105,7 @@ def smart_resize(
 
 
 def limit_size(width: int, height: int, min_pixels: int, max_pixels: int, min_side: int = 28) -> tuple[int, int]:
-    """Target (width, height) of the area-limit rescale used by `<select>` observations (spec §2.2 step 5).
+    """Target (width, height) of the area-limit rescale used by `<select>` observations (docs/method.md §3.3 step 5).
 
     If min_pixels <= W*H <= max_pixels the size is kept. Otherwise the target area is the violated bound,
     scale = sqrt(target / (W*H)), and each side becomes max(min_side, int(side * scale)) (int() truncates,

@@ -5,7 +5,7 @@
 opened lazily on first frame access, re-opened after unpickling (so a source can be shipped to a Ray worker),
 and guarded by a lock so that concurrent asyncio tasks running in threads do not share a decoder unsafely.
 Frame index i is the 0-based position in temporal order (for RVOS datasets: the position in the record's
-`frames` list, spec §1.2).
+`frames` list, docs/method.md §2).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Every converter has the signature
 | `reasonvos` | `reasonvos` | VideoLISA release (per-object PNG folders) or the formatted mask_dict variant |
 | `longrvos` | `longrvos` | `Annotations/<vid>/<obj_id>/<frame>.png` binary PNGs |
 | `groundmore` | `groundmore` | `annotations/<vid>/{images,masks}` + question JSON with action intervals |
-| `videoseg_rl_json` | `videoseg_rl` | the authors' RL JSON (spec §1.2) + a `mask_dict.json` |
+| `videoseg_rl_json` | `videoseg_rl` | the authors' RL JSON (docs/method.md §2) + a `mask_dict.json` |
 | `synthetic` | `synthetic` | output of `videoseg_o3_verl.data.synthetic` (ReVOS or MeViS layout) |
 
 The registry copies verl's shape: a module-level dict, a decorator returning the function unchanged,

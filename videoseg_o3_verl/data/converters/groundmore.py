@@ -2,7 +2,7 @@
 """GroundMoRe (motion-grounded video reasoning; evaluation only) → records.
 
 Layout (read from the official `evaluate_groundmore.py` of github.com/dengandong/GroundMoRe and the VideoSEG-O3
-evaluation, spec §7.2; the Hugging Face release `groundmore/GroundMoRe` unpacks to it):
+evaluation, docs/method.md §11; the Hugging Face release `groundmore/GroundMoRe` unpacks to it):
 
     <root>/annotations/<video>/images/<frame>.jpg     frames at 6 fps, e.g. frame_000000.jpg
     <root>/annotations/<video>/masks/<frame>.png      palette PNG per frame, pixel value = object id
@@ -12,7 +12,7 @@ evaluation, spec §7.2; the Hugging Face release `groundmore/GroundMoRe` unpacks
 
 The video id ends with the clip's start and end time `..._MMSS_MMSS`. The action interval in frames is
 `[(t(action_start) - t(clip_start)) * fps, (t(action_end) - t(clip_start)) * fps - 1]` (inclusive, fps = 6),
-and the ground truth is non-empty only inside it (spec §7.2): frame t inside the interval uses
+and the ground truth is non-empty only inside it (docs/method.md §11): frame t inside the interval uses
 `masks/<frame>.png == obj_id`, frames outside are absent.
 
 ASSUMPTIONS: frames are the sorted image files of `images/` (the official script lists them unsorted; we sort);

@@ -16,7 +16,7 @@ ReVOS (`revos`), as released (video ids contain "/", e.g. "UVO/all/-fbscFfkh4M")
     <root>/meta_expressions_{train,valid}_.json   like MeViS, expressions also carry "type_id"
                                                   (0 referring, 1 reasoning) and videos "height"/"width"
 
-Multiple anno_ids of one expression are OR-merged per frame (spec §1.3). A frame is "present" when the merged
+Multiple anno_ids of one expression are OR-merged per frame (docs/method.md §2). A frame is "present" when the merged
 mask has a foreground pixel. When `mask_dict_foreground.json` exists, `extra["foreground"]` holds
 `{"file": <abs path>, "key": <video id>}` (the file is not loaded: it is read by the evaluator).
 """
@@ -183,7 +183,7 @@ def convert_revos(
         with_masks: read `mask_dict.json` (False builds records without ground truth).
         check_frames: verify that every frame JPEG exists.
         frames_dir: folder holding `<video>/<frame>.jpg`; default `<root>/JPEGImages` when that folder exists,
-            else `<root>` (the layout used by Sa2VA / VideoSEG-O3, spec §1.1).
+            else `<root>` (the layout used by Sa2VA / VideoSEG-O3, docs/method.md §2).
         meta_file: override of the meta-expressions path.
         mask_file: override of the mask-dict path.
         dataset_name: `record.dataset`.

@@ -1,14 +1,14 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The VideoSEG-O3 RL annotation JSON (spec §1.2) + a MeViS/ReVOS `mask_dict.json` → records.
+"""The VideoSEG-O3 RL annotation JSON (docs/method.md §2) + a MeViS/ReVOS `mask_dict.json` → records.
 
 The RL JSON is a list; element `i` is a list of object-info dicts of which only `[0]` is used (the authors'
-`selected_indexes=[0]`). A plain dict element is accepted too (the VTS-CoT files of spec §8 use that shape).
+`selected_indexes=[0]`). A plain dict element is accepted too (the VTS-CoT files of docs/method.md §10 use that shape).
 Fields: `video_name`, `frames` (all frame ids, temporal order), `exp`, `anno_id` (list of mask-dict keys,
 OR-merged), `mask_existence` (0/1 per frame, optional). Optional `type_id` is kept; `sample_frame_indice` and
 `cot_trace` (VTS-CoT) are kept in `extra`, as is the list index (`source_index`). The expression id is the list
 index as a string. Object ids are the anno_ids.
 
-Default paths (spec §1.1), relative to `root` = the authors' `data/` folder, for `dataset_name`:
+Default paths (docs/method.md §2), relative to `root` = the authors' `data/` folder, for `dataset_name`:
 
 - mevis: `VideoSEG-O3-RL/rl_mevis_data.json`, `video_datas/mevis/<split>/mask_dict.json`,
   frames `video_datas/mevis/<split>/JPEGImages`;
