@@ -184,17 +184,9 @@ def test_scripted_trajectories_are_marked_and_metrics_scroll():
     assert re.search(r"div\.table-scroll \{ overflow-x: auto", text)
 
 
-def test_demo_marks_trajectories_with_scripted_turns(tmp_path):
-    import json
-
-    from videoseg_o3_verl.backends.cpu.scripted import ScriptedResponses
+def test_demo_marks_trajectories_the_trainer_flagged_scripted():
     from videoseg_o3_verl.demo import is_scripted
 
-    path = tmp_path / "script.json"
-    path.write_text(json.dumps({"rules": [{"turn": 0, "response": SELECT.removesuffix("<|im_end|>")}]}))
-    script = ScriptedResponses.load(path)
-    traj = _sample().trajectory  # turn 0's text is the scripted SELECT (with <|im_end|>)
-    assert is_scripted({}, traj, script)
-    traj.turns[0].text = "<think>sampled</think>"
-    assert not is_scripted({}, traj, script)
-    assert is_scripted({"scripted": True}, traj, None)  # the trainer's flag, when the dump carries it
+    assert is_scripted({"scripted": True})
+    assert not is_scripted({"scripted": False})
+    assert not is_scripted({})  # a dump without the flag (older runs): not claimed scripted

@@ -17,6 +17,7 @@ from uuid import uuid4
 
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
+from .backends.cpu.scripted import SCRIPTED_FIELD
 from .data.parquet import record_from_extra_info
 from .env import (
     EnvConfig,
@@ -99,7 +100,7 @@ class VideoSegO3AgentLoop(AgentLoopBase):
         request_id = uuid4().hex
         pending_keyframe = EnvConfig.turn0_keyframe(num_frames)
         stop_reason = "max_turns"
-        server_fields: dict[str, Any] = {}  # global_steps / min_ / max_global_steps tags verl's metrics read
+        server_fields: dict[str, Any] = {}  # verl's global_steps tags and the scripted flag, over all turns
         for turn in range(self.env.max_turns):
             # 3. generate one assistant turn (per-turn budget and what is left of the response budget)
             budget = min(self.env.max_new_tokens, self.response_length - len(mask))
@@ -108,10 +109,7 @@ class VideoSegO3AgentLoop(AgentLoopBase):
                                                         image_data=images or None,
                                                         mm_processor_kwargs=self._get_mm_processor_kwargs())
             tokens, token_logprobs = list(output.token_ids), output.log_probs
-            if not server_fields:
-                server_fields.update(output.extra_fields or {})
-            elif (output.extra_fields or {}).get("max_global_steps") is not None:
-                server_fields["max_global_steps"] = output.extra_fields["max_global_steps"]
+            server_fields = merge_server_fields(server_fields, output.extra_fields)
             cut = next((i for i, t in enumerate(tokens) if t in self.vision_token_ids), None)
             if cut is not None:  # a sampled vision placeholder would break mrope position ids: end here
                 tokens, token_logprobs = tokens[:cut], (token_logprobs[:cut] if token_logprobs else token_logprobs)
@@ -172,6 +170,24 @@ class VideoSegO3AgentLoop(AgentLoopBase):
             metrics={},
             extra_fields={**server_fields, **trajectory.to_extra_fields()},
         )
+
+
+def merge_server_fields(kept: dict[str, Any], turn: dict[str, Any] | None) -> dict[str, Any]:
+    """The trajectory's server ``extra_fields`` after one more turn's reply: the first turn's fields (verl's
+    ``global_steps`` tags), the latest ``max_global_steps``, and :data:`SCRIPTED_FIELD` True when any turn's reply
+    was scripted.
+
+    Example:
+        >>> merge_server_fields({"global_steps": 3, "scripted": False}, {"global_steps": 4, "scripted": True})
+        {'global_steps': 3, 'scripted': True}
+    """
+    turn = turn or {}
+    merged = dict(kept) if kept else dict(turn)
+    if kept and turn.get("max_global_steps") is not None:
+        merged["max_global_steps"] = turn["max_global_steps"]
+    if turn.get(SCRIPTED_FIELD):
+        merged[SCRIPTED_FIELD] = True
+    return merged
 
 
 class VideoSegO3EvalAgentLoop(VideoSegO3AgentLoop):

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .backends.cpu.scripted import SCRIPTED_FIELD, ScriptedResponses
+from .backends.cpu.scripted import SCRIPTED_FIELD
 from .report import StepMetrics, format_metrics_table
 
 TABLE_KEYS = ("videoseg/reward/total", "videoseg/avg_turns", "videoseg/final_keyframe_iou",
@@ -108,11 +108,9 @@ class MetricsWatcher(threading.Thread):
         self.join(timeout=5)
 
 
-def is_scripted(entry: dict, trajectory, script: ScriptedResponses | None) -> bool:
-    """A dumped trajectory is scripted when the trainer flagged it or a turn's text is one of the script's replies."""
-    if entry.get(SCRIPTED_FIELD):
-        return True
-    return script is not None and any(script.produced(turn.text) for turn in trajectory.turns)
+def is_scripted(entry: dict) -> bool:
+    """A dumped trajectory is scripted when the trainer flagged it (some turn's reply came from the script)."""
+    return bool(entry.get(SCRIPTED_FIELD))
 
 
 def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6) -> Path:
@@ -127,8 +125,6 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
 
     dumped = output_dir / "dump" / "samples.jsonl"
     entries = [json.loads(line) for line in dumped.read_text().splitlines()] if dumped.exists() else []
-    script_path = output_dir / SCRIPT_FILE
-    script = ScriptedResponses.load(script_path) if script_path.exists() else None
     # prefer multi-turn trajectories, then the latest steps
     entries.sort(key=lambda e: (len(e["trajectory"]["turns"]) > 1, e["step"]), reverse=True)
     samples = []
@@ -146,7 +142,7 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
                                     pred_mask=pred, gt_mask=record.decode_mask(turn.seg_keyframe)))
         samples.append(ReportSample(record=record, trajectory=trajectory, turns=turns, reward_terms=entry["terms"],
                                     reward_total=entry["total"], step=entry["step"],
-                                    scripted=is_scripted(entry, trajectory, script)))
+                                    scripted=is_scripted(entry)))
     keep = ("videoseg/", "val-videoseg/", "actor/videoseg/")
     extra = {"actor/pg_loss", "actor/kl_loss", "actor/grad_norm", "critic/score/mean", "timing_s/step"}
     table = [StepMetrics(step=row.step,

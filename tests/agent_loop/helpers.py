@@ -11,9 +11,10 @@ from verl.workers.rollout.replica import TokenOutput
 class ScriptedServerManager:
     """Answers each generate call with the next scripted text (tokenised), recording what it was sent."""
 
-    def __init__(self, tokenizer, replies: list[str]):
+    def __init__(self, tokenizer, replies: list[str], extra_fields: list[dict] | None = None):
         self.tokenizer = tokenizer
         self.replies = list(replies)
+        self.extra_fields = list(extra_fields) if extra_fields is not None else None  # one per reply, as a server
         self.calls: list[dict[str, Any]] = []
 
     async def generate(self, request_id, *, prompt_ids, sampling_params, image_data=None, video_data=None,
@@ -23,7 +24,8 @@ class ScriptedServerManager:
                            "mm_processor_kwargs": mm_processor_kwargs})
         text = self.replies.pop(0)
         ids = self.tokenizer.encode(text, add_special_tokens=False)
-        return TokenOutput(token_ids=ids, log_probs=[-0.5] * len(ids), stop_reason="completed")
+        fields = self.extra_fields.pop(0) if self.extra_fields is not None else {}
+        return TokenOutput(token_ids=ids, log_probs=[-0.5] * len(ids), stop_reason="completed", extra_fields=fields)
 
 
 def synthetic_rows(root, num_videos=1, num_frames=24, height=96, width=128):

@@ -116,6 +116,19 @@ def test_loop_select_in_last_turn_ends_episode(processor, rows):
     assert traj.turns[2].observation_keyframe is None  # no observation after the last allowed turn
 
 
+def test_loop_marks_the_trajectory_scripted_when_a_later_turn_is(processor, rows):
+    # only turn 1 of 3 is a scripted reply: the trajectory is marked, verl's step tags stay the first turn's
+    fields = [{"global_steps": 5, "scripted": False}, {"global_steps": 6, "scripted": True},
+              {"global_steps": 7, "scripted": False}]
+    server = ScriptedServerManager(processor.tokenizer, [SELECT, SELECT2, ANSWER], extra_fields=fields)
+    out = _run(lambda: _loop(VideoSegO3AgentLoop, processor, server), rows[0])
+    assert out.extra_fields["scripted"] is True and out.extra_fields["global_steps"] == 5
+    sampled = [{"global_steps": 5, "scripted": False}] * 3
+    server = ScriptedServerManager(processor.tokenizer, [SELECT, SELECT2, ANSWER], extra_fields=sampled)
+    out = _run(lambda: _loop(VideoSegO3AgentLoop, processor, server), rows[0])
+    assert out.extra_fields["scripted"] is False
+
+
 def test_loop_without_seg_token_records_no_positions(processor, rows):
     no_seg = THINK + '<answer><VTG>{"start": 0, "end": 5, "keyframe": 3}</VTG>, <RefSeg></RefSeg></answer><|im_end|>'
     server = ScriptedServerManager(processor.tokenizer, [no_seg])

@@ -100,6 +100,8 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
         assert float(data["videoseg/calibration/mask_logp_mean"]) < 0  # a log-likelihood of the rollout mask
         assert float(data["actor/videoseg/aux_loss"]) > 0
         assert float(data["actor/videoseg/seg_dropped"]) == 0  # scripted trajectories have <= 3 [SEG]s
+        # the demo scripts replies with probability 0.5: some trajectories of the step are scripted, not all
+        assert 0.0 < float(data["rollout/scripted_fraction"]) < 1.0, data.get("rollout/scripted_fraction")
         # the trainer's rewards are what verl's advantage step read (rm_scores)
         assert float(data["critic/score/mean"]) == pytest.approx(float(data["videoseg/reward/total"]), abs=1e-5)
     assert max(float(d["videoseg/avg_turns"]) for d in steps.values()) > 1.0, "no multi-turn trajectory"
@@ -116,6 +118,10 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
         turns = sample["trajectory"]["turns"]
         assert turns[1]["seg_keyframe"] == turns[0]["vtg"]["keyframe"]
         assert turns[0]["seg_keyframe"] == sample["trajectory"]["num_frames"] // 2
+        assert sample["scripted"] is True
+        # each turn's own [SEG] mask preview (64 × 64), not only the final one
+        assert [len(m) for m in sample["turn_key_masks"]] == [64 * 64, 64 * 64]
+        assert sample["turn_key_masks"][1] == sample["final_key_mask"]
     for step in (1, 2):  # GRPO signal: mean of the dumped totals equals verl's score metric
         totals = [d["total"] for d in dumped if d["step"] == step]
         assert np.mean(totals) == pytest.approx(float(steps[step]["critic/score/mean"]), abs=1e-5)
@@ -160,6 +166,7 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
     for term in ("strict_format_cot", "lr_keyframe_vs_mask_dense", "&lt;think&gt;"):
         assert term in report
     assert '<section class="sample scripted">' in report  # the scripted select → answer trajectories are marked
+    assert "[SEG] mask not recorded" not in report  # every turn with a [SEG] shows its own mask
     head_dir = out / "checkpoints" / "global_step_2" / "actor" / "seg_head"
     assert (head_dir / "seg_head.safetensors").is_file() and (head_dir / "seg_head_config.json").is_file()
     from videoseg_o3_verl.model.seg_head_io import load_seg_head

@@ -20,7 +20,14 @@ from videoseg_o3_verl.data.parquet import EXTRA_INFO_KEY
 from videoseg_o3_verl.data.records import RVOSRecord
 from videoseg_o3_verl.data.rle import encode_mask
 from videoseg_o3_verl.trajectory import Trajectory, TurnRecord
-from videoseg_o3_verl.verl_ext.engine import OUT_FRAME_IOUS, OUT_KEY_IOUS, OUT_NSEG, VideoSegO3FSDPEngine
+from videoseg_o3_verl.verl_ext.engine import (
+    OUT_FRAME_IOUS,
+    OUT_KEY_IOUS,
+    OUT_NSEG,
+    OUT_TURN_HAS_MASK,
+    OUT_TURN_KEY_MASKS,
+    VideoSegO3FSDPEngine,
+)
 from videoseg_o3_verl.verl_ext.lr_schedule import OPTIMIZER_CONFIG_TARGET
 from videoseg_o3_verl.verl_ext.rewarding import FRAME_SLOTS
 from videoseg_o3_verl.verl_ext.seg_batch import SampleSegs, cap_segs, collect_samples, micro_batch_aux_loss
@@ -187,6 +194,12 @@ def test_every_turn_reward_iou_comes_from_its_own_segs_whatever_the_cap():
     assert frames.flatten().tolist() == pytest.approx([0.5, 0.5, 1.0, 1.0, 1.0, 1.0], abs=1e-6)
     assert out[OUT_KEY_IOUS].unbind()[0].tolist() == pytest.approx([0.0, 1.0, 1.0], abs=1e-6)
     assert out[OUT_NSEG].unbind()[0].tolist() == [3.0]  # calibration rows: the trained [SEG]s
+    # the report's per-turn keyframe previews (64 × 64) also come from each turn's LAST [SEG], cap or not:
+    # turn 0 = MISS (constant -5, and bilinear resizing keeps a constant), turns 1 and 2 = HIT (some pixels on)
+    assert out[OUT_TURN_HAS_MASK].unbind()[0].tolist() == [1.0, 1.0, 1.0]
+    turn_masks = out[OUT_TURN_KEY_MASKS].unbind()[0].reshape(3, 64 * 64)
+    assert turn_masks[0].tolist() == [-5.0] * (64 * 64)
+    assert [bool((m > 0).any()) for m in turn_masks] == [False, True, True]
 
 
 # ------------------------------------------------------------------------------------------ aux-loss pooling

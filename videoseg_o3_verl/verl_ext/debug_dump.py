@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from ..backends.cpu.scripted import SCRIPTED_FIELD
+
 SAMPLES_PER_STEP = 4
 """Scored trajectories dumped per training step (the first ones of the batch)."""
 
@@ -29,18 +31,37 @@ def metric_value(value) -> float | list:
     return float(value)
 
 
-def append_samples(directory: str, step: int, scored, extra_infos, key_masks, data_sources) -> None:
+def turn_mask_lists(turn_key_masks: torch.Tensor, turn_has_mask: torch.Tensor, num_turns: int) -> list:
+    """One item per turn of a trajectory: its 0/1 keyframe mask preview as a flat list, or None without a [SEG].
+
+    ``turn_key_masks`` is the engine's flat ``[max_turns·S·S]`` preview logits, ``turn_has_mask`` its
+    ``[max_turns]`` flags; turns beyond ``max_turns`` get None.
+
+    Example:
+        >>> turn_mask_lists(torch.tensor([0.5, -1.0, 0.0, 0.0]), torch.tensor([1.0, 0.0]), 3)
+        [[1, 0], None, None]
+    """
+    has = [bool(flag) for flag in turn_has_mask.flatten().tolist()]
+    masks = (turn_key_masks.float() > 0).to(torch.uint8).reshape(len(has), -1)
+    return [masks[t].tolist() if t < len(has) and has[t] else None for t in range(num_turns)]
+
+
+def append_samples(directory: str, step: int, scored, extra_infos, extra_fields, key_masks, turn_key_masks,
+                   turn_has_masks, data_sources) -> None:
     """Append the first scored trajectories of a step to ``<directory>/samples.jsonl`` (read by the HTML report)."""
     path = Path(directory) / "samples.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = zip(scored, extra_infos, extra_fields, key_masks, turn_key_masks, turn_has_masks, data_sources)
     with path.open("a") as handle:
-        for sample, info, mask, source in list(zip(scored, extra_infos, key_masks, data_sources))[:SAMPLES_PER_STEP]:
+        for sample, info, fields, mask, turn_masks, has_mask, source in list(rows)[:SAMPLES_PER_STEP]:
             if sample is None:
                 continue
             handle.write(json.dumps({
                 "step": int(step), "data_source": str(source), "record": info.get("videoseg"),
                 "trajectory": sample.trajectory_payload, "terms": sample.per_term, "total": sample.total,
+                "scripted": bool((fields or {}).get(SCRIPTED_FIELD)),
                 "per_round_maskious": sample.inputs.per_round_maskious,
                 "per_round_keyframe_ious": sample.inputs.per_round_keyframe_ious,
                 "final_key_mask": (mask.float() > 0).to(torch.uint8).tolist(),
+                "turn_key_masks": turn_mask_lists(turn_masks, has_mask, len(sample.trajectory_payload["turns"])),
             }) + "\n")

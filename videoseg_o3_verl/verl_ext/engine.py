@@ -52,10 +52,12 @@ from .seg_batch import (
     calibration_targets,
     cap_segs,
     collect_samples,
+    key_mask_preview,
     micro_batch_aux_loss,
     seg_slices,
     split_head_outputs,
     turn_ious,
+    turn_key_previews,
 )
 from .seg_loss import nested_like, videoseg_loss
 from .weight_sync import HEAD_ATTR, DecoderWeightsPusher, decoder_state, without_head
@@ -69,6 +71,8 @@ OUT_FRAME_IOUS = "videoseg_frame_ious"
 OUT_KEY_IOUS = "videoseg_keyframe_ious"
 OUT_EMBED = "videoseg_embedding"
 OUT_KEY_MASK = "videoseg_key_mask"
+OUT_TURN_KEY_MASKS = "videoseg_turn_key_masks"
+OUT_TURN_HAS_MASK = "videoseg_turn_has_mask"
 PREVIEW = 64
 """Side of the final keyframe mask preview kept for reports."""
 
@@ -288,7 +292,8 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
     def _old_pass_outputs(self, every, trained, bsz, key_logits, video_logits, targets, mask_logp, out,
                           device) -> dict:
         """Per-sample outputs written to TransferQueue: calibration targets of the trained [SEG]s (``trained``,
-        rows of ``targets``/``mask_logp``) and the rewards' IoUs of every [SEG] (``every``, rows of the logits)."""
+        rows of ``targets``/``mask_logp``), the rewards' IoUs of every [SEG] (``every``, rows of the logits) and the
+        report's keyframe mask previews (the final [SEG]'s, and each turn's last [SEG]'s with a has-mask flag)."""
         settings = self.videoseg
         k, grid = settings.seg_head.max_segs_per_sample, settings.calibration.grid
         max_turns = int(settings.env.get("max_turns", 3)) if settings.env else 3
@@ -300,6 +305,8 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         key_ious = torch.full((bsz, max_turns), -1.0)
         embed = torch.zeros(bsz, 256)
         preview = torch.zeros(bsz, PREVIEW * PREVIEW)
+        turn_previews = torch.zeros(bsz, max_turns * PREVIEW * PREVIEW)
+        turn_has_mask = torch.zeros(bsz, max_turns)
         for s, sl in zip(trained, seg_slices(trained)):
             n = len(s.positions)
             nseg[s.index, 0] = n
@@ -309,9 +316,9 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         for s, sl in zip(every, seg_slices(every)):
             if sl.stop > sl.start:  # the trajectory's final [SEG]: J&F prompt and report preview
                 embed[s.index, : out.embedding.shape[-1]] = out.embedding[sl.stop - 1].detach().cpu()
-                preview[s.index] = torch.nn.functional.interpolate(key_logits[sl.stop - 1][None, None].float(),
-                                                                   size=(PREVIEW, PREVIEW), mode="bilinear",
-                                                                   align_corners=False).flatten().cpu()
+                preview[s.index] = key_mask_preview(key_logits[sl.stop - 1], PREVIEW)
+                previews, has_mask = turn_key_previews(s, key_logits[sl], max_turns, PREVIEW)
+                turn_previews[s.index], turn_has_mask[s.index] = previews.flatten(), has_mask
             if not s.record.masks_rle:
                 continue
             per_turn_frames, per_turn_keys = turn_ious(s, key_logits[sl], video_logits[sl], max_turns)
@@ -321,7 +328,8 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
         to = functools.partial(torch.Tensor.to, device=device)
         return {OUT_TARGET: _rows(to(target)), OUT_NSEG: _rows(to(nseg)), OUT_MASK_LOGP: _rows(to(logp)),
                 OUT_FRAME_IOUS: _rows(to(frame_ious)), OUT_KEY_IOUS: _rows(to(key_ious)), OUT_EMBED: _rows(to(embed)),
-                OUT_KEY_MASK: _rows(to(preview))}
+                OUT_KEY_MASK: _rows(to(preview)), OUT_TURN_KEY_MASKS: _rows(to(turn_previews)),
+                OUT_TURN_HAS_MASK: _rows(to(turn_has_mask))}
 
     def prepare_model_inputs(self, micro_batch):
         if self.videoseg.logprob_temperature is not None:

@@ -118,6 +118,32 @@ def turn_ious(sample: SampleSegs, key_logits: torch.Tensor, video_logits: list[t
     return frame_ious, key_ious
 
 
+def key_mask_preview(logits: torch.Tensor, size: int) -> torch.Tensor:
+    """[h, w] keyframe mask logits bilinearly resized to a flat ``size·size`` preview (the report's mask images)."""
+    return F.interpolate(logits[None, None].float(), size=(size, size), mode="bilinear",
+                         align_corners=False).flatten().cpu()
+
+
+def turn_key_previews(sample: SampleSegs, key_logits: torch.Tensor, max_turns: int, size: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each turn's own keyframe mask preview, from the turn's LAST [SEG] (decoded on that turn's keyframe).
+
+    Args:
+        sample: the sample with every [SEG] of its trajectory (not capped).
+        key_logits: [S, h, w] keyframe logits of the sample's [SEG]s, in order.
+
+    Returns:
+        ``[max_turns, size·size]`` preview logits (zeros for a turn without [SEG]) and ``[max_turns]`` 1/0 flags
+        saying which turns have one.
+    """
+    previews, has_mask = torch.zeros(max_turns, size * size), torch.zeros(max_turns)
+    for j, turn in enumerate(sample.turns):  # [SEG]s are in order: a turn's last one is written last
+        if turn < max_turns:
+            previews[turn] = key_mask_preview(key_logits[j], size)
+            has_mask[turn] = 1.0
+    return previews, has_mask
+
+
 class FrameStore:
     """Decoded frames of the videos in the batch (small LRU of PIL images, keyed by video path and index)."""
 

@@ -20,6 +20,7 @@ from tensordict import TensorDict
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from ..backends.cpu.scripted import SCRIPTED_FRACTION_METRIC, scripted_fraction
 from ..config import TRAINER_MODE, load_videoseg_config
 from ..env import EnvConfig
 from .debug_dump import append_samples
@@ -29,7 +30,7 @@ from .rewarding import SampleRewards, frame_slot_problems, reward_spec_from, sco
 
 REWARD_FIELDS = ["extra_fields", "extra_info", "response_mask", "data_source", "videoseg_frame_ious",
                  "videoseg_keyframe_ious", "videoseg_nseg", "videoseg_mask_logp", "videoseg_key_mask",
-                 "videoseg_embedding"]
+                 "videoseg_turn_key_masks", "videoseg_turn_has_mask", "videoseg_embedding"]
 """TransferQueue fields the reward step reads (the ``videoseg_*`` ones come from the seg-head engine)."""
 
 
@@ -110,6 +111,7 @@ class VideoSegO3Trainer(PPOTrainerSync):
         tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
                         fields=TensorDict({"rm_scores": rm_scores}, batch_size=len(scores)))
         metrics.update(reward_metrics(scored, _rows(data["videoseg_mask_logp"]), _rows(data["videoseg_nseg"])))
+        metrics[SCRIPTED_FRACTION_METRIC] = scripted_fraction(extra_fields)
         sources = _as_list(data["data_source"])
         warn_unscored(scored, extra_fields, extra_infos, sources)
         if per_source is not None:  # validation: per-dataset rows, no dumps
@@ -118,7 +120,8 @@ class VideoSegO3Trainer(PPOTrainerSync):
                     per_source.setdefault(str(source), []).append(sample_summary(sample, jf))
             return batch
         if self.videoseg.report.samples_dir:  # a few scored trajectories for the report
-            append_samples(self.videoseg.report.samples_dir, self.global_steps, scored, extra_infos,
-                           _rows(data["videoseg_key_mask"]), sources)
+            append_samples(self.videoseg.report.samples_dir, self.global_steps, scored, extra_infos, extra_fields,
+                           _rows(data["videoseg_key_mask"]), _rows(data["videoseg_turn_key_masks"]),
+                           _rows(data["videoseg_turn_has_mask"]), sources)
         return batch
 

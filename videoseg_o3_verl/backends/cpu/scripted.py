@@ -64,11 +64,6 @@ class ScriptedResponses:
                              '{"rules": [{"response": str, "turn": int?, "match": str?}, ...]}') from err
         return cls(rules)
 
-    def produced(self, text: str) -> bool:
-        """Whether an assistant turn's text is one of the scripted replies (to mark trajectories in reports)."""
-        strip = "<|im_end|>"
-        return text.removesuffix(strip) in {rule.response.removesuffix(strip) for rule in self.rules}
-
     def pick(self, prompt_text: str, draw: float = 0.0) -> str | None:
         """The scripted reply for a prompt, or ``None`` to let the model sample.
 
