@@ -181,13 +181,54 @@ def region_similarity(pred: Any, gt: Any) -> np.ndarray:
     return _region_similarity(p, g)
 
 
-def _region_similarity(p: np.ndarray, g: np.ndarray) -> np.ndarray:
-    inter = _frame_counts(p & g)
-    union = _frame_counts(p | g)
+def _region_similarity(p: np.ndarray, g: np.ndarray, boxes: list[_Box | None] | None = None) -> np.ndarray:
+    """Per-frame J counted inside each frame's union bounding box (nothing outside it is foreground)."""
+    if boxes is None:
+        boxes = _union_boxes(p, g)
     out = np.ones(p.shape[0], dtype=np.float64)
-    nz = union > 0
-    out[nz] = inter[nz] / union[nz]
+    for t, box in enumerate(boxes):
+        if box is None:  # empty union: J = 1
+            continue
+        pc, gc = p[t, box.y0 : box.y1, box.x0 : box.x1], g[t, box.y0 : box.y1, box.x0 : box.x1]
+        out[t] = np.count_nonzero(pc & gc) / np.count_nonzero(pc | gc)
     return out
+
+
+class _Box(NamedTuple):
+    """Crop ``[y0, y1) x [x0, x1)`` of one frame: the union bounding box of both masks grown by one pixel on each
+    side (clipped to the image). Every boundary pixel of either mask lies inside it (see :func:`_union_boxes`)."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+
+def _union_boxes(p: np.ndarray, g: np.ndarray) -> list[_Box | None]:
+    """Per frame, the one-pixel-grown bounding box of ``p | g`` (``None`` where both masks are empty).
+
+    Found from the row and column projections (``any`` along one axis), which is cheaper than any full-frame
+    binary operation. The one-pixel margin matters only above and left of the box: a background pixel there
+    is a boundary pixel when its bottom/right neighbour is foreground. The margin row below (column right of)
+    the box is all background with background neighbours, so the toolkit's last-row (last-column) override,
+    which :func:`_seg2bmap` applies to the crop's last row (column), gives ``False`` there as the full-frame map
+    does; when the crop reaches the image's last row (column), the override is the toolkit's own.
+    """
+    _, h, w = p.shape
+    rows = p.any(axis=2)
+    rows |= g.any(axis=2)
+    cols = p.any(axis=1)
+    cols |= g.any(axis=1)
+    boxes: list[_Box | None] = []
+    for row, col in zip(rows, cols, strict=True):
+        ys = np.flatnonzero(row)
+        if ys.size == 0:
+            boxes.append(None)
+            continue
+        xs = np.flatnonzero(col)
+        boxes.append(_Box(max(int(ys[0]) - 1, 0), min(int(ys[-1]) + 2, h), max(int(xs[0]) - 1, 0),
+                          min(int(xs[-1]) + 2, w)))
+    return boxes
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -240,11 +281,22 @@ class _Points(NamedTuple):
     below each frame and ``r + 1`` empty columns right of each row."""
 
 
-def _boundary_points(bmap: np.ndarray, radius: int) -> _Points:
-    _, h, w = bmap.shape
-    flat = np.flatnonzero(bmap)  # sorted row-major indices, so keys come out sorted too
-    t, rest = np.divmod(flat, h * w)
-    y, x = np.divmod(rest, w)
+def _boundary_points(mask: np.ndarray, boxes: list[_Box | None], radius: int) -> _Points:
+    """Boundary pixels of every frame of ``mask`` ``[T, H, W]``, computed by :func:`_seg2bmap` on the crops."""
+    _, h, w = mask.shape
+    ts, ys, xs = [], [], []
+    for t, box in enumerate(boxes):
+        if box is None:
+            continue
+        bmap = _seg2bmap(mask[t, box.y0 : box.y1, box.x0 : box.x1][None])[0]
+        y, x = np.divmod(np.flatnonzero(bmap), box.x1 - box.x0)  # row-major, so (y, x) comes out sorted
+        ts.append(np.full(len(y), t, dtype=np.int64))
+        ys.append(y + box.y0)
+        xs.append(x + box.x0)
+    if not ts:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Points(empty, empty, empty, empty)
+    t, y, x = np.concatenate(ts), np.concatenate(ys), np.concatenate(xs)
     key = (t * (h + radius) + y) * (w + radius + 1) + x
     return _Points(t, y, x, key)
 
@@ -311,22 +363,14 @@ def boundary_precision_recall(
     return _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th))
 
 
-_CHUNK_PIXELS = 1 << 25
-"""Frames are processed in chunks of at most this many pixels (bounds the temporaries of long videos)."""
-
-
-def _boundary_pr(p: np.ndarray, g: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    step = max(1, _CHUNK_PIXELS // (p.shape[1] * p.shape[2]))
-    if p.shape[0] <= step:
-        return _boundary_pr_chunk(p, g, radius)
-    parts = [_boundary_pr_chunk(p[i : i + step], g[i : i + step], radius) for i in range(0, p.shape[0], step)]
-    return np.concatenate([pr[0] for pr in parts]), np.concatenate([pr[1] for pr in parts])
-
-
-def _boundary_pr_chunk(p: np.ndarray, g: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+def _boundary_pr(
+    p: np.ndarray, g: np.ndarray, radius: int, boxes: list[_Box | None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     n_frames = p.shape[0]
-    pts_p = _boundary_points(_seg2bmap(p), radius)
-    pts_g = _boundary_points(_seg2bmap(g), radius)
+    if boxes is None:
+        boxes = _union_boxes(p, g)
+    pts_p = _boundary_points(p, boxes, radius)
+    pts_g = _boundary_points(g, boxes, radius)
     n_p = np.bincount(pts_p.t, minlength=n_frames)
     n_g = np.bincount(pts_g.t, minlength=n_frames)
     match_p = _count_within(pts_p, pts_g, radius, p.shape)  # |B_P ∩ dil(B_G)|
@@ -379,8 +423,9 @@ def boundary_f_measure(pred: Any, gt: Any, bound_th: float = DEFAULT_BOUND_TH) -
 def jf_per_frame(pred: Any, gt: Any, bound_th: float = DEFAULT_BOUND_TH) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame ``(J [T], F [T])`` float64 arrays (inputs as in :func:`region_similarity`)."""
     p, g = _pair(pred, gt)
-    j = _region_similarity(p, g)
-    precision, recall = _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th))
+    boxes = _union_boxes(p, g)
+    j = _region_similarity(p, g, boxes)
+    precision, recall = _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th), boxes)
     return j, _f_from_pr(precision, recall)
 
 
