@@ -14,6 +14,10 @@ Definitions (identical to the DAVIS toolkit as used by the ReVOS/Sa2VA evaluatio
   no-pred/GT-boundary → ``P=1, R=0``; pred/no-GT → ``P=0, R=1``; neither → ``P=R=1``; ``F = 2PR/(P+R)``
   (``0`` when ``P+R = 0``).
 
+Bounding boxes. Nothing outside the union of both masks can add to ``J`` or hold a boundary pixel except a one-pixel
+margin above and left of it, so each frame is cropped to that union's bounding box grown by one pixel
+(:func:`_union_boxes`) before any full-resolution work; small objects cost in proportion to their box, not the frame.
+
 Fast path for F. A boundary pixel ``p`` of one map lies in the disk dilation of the other map ``B`` iff some
 pixel ``q`` of ``B`` has ``|p - q|² <= r²``. Instead of dilating two full-resolution images per frame, the
 boundary pixels of all frames are collected as sorted integer keys and, for each row offset ``dy`` in
@@ -207,8 +211,8 @@ class _Box(NamedTuple):
 def _union_boxes(p: np.ndarray, g: np.ndarray) -> list[_Box | None]:
     """Per frame, the one-pixel-grown bounding box of ``p | g`` (``None`` where both masks are empty).
 
-    Found from the row and column projections (``any`` along one axis), which is cheaper than any full-frame
-    binary operation. The one-pixel margin matters only above and left of the box: a background pixel there
+    Found from the row projections of the whole stack and the column projections of the occupied rows (``any``
+    along one axis), which is cheaper than any full-frame binary operation. The one-pixel margin matters only above and left of the box: a background pixel there
     is a boundary pixel when its bottom/right neighbour is foreground. The margin row below (column right of)
     the box is all background with background neighbours, so the toolkit's last-row (last-column) override,
     which :func:`_seg2bmap` applies to the crop's last row (column), gives ``False`` there as the full-frame map
@@ -217,14 +221,15 @@ def _union_boxes(p: np.ndarray, g: np.ndarray) -> list[_Box | None]:
     _, h, w = p.shape
     rows = p.any(axis=2)
     rows |= g.any(axis=2)
-    cols = p.any(axis=1)
-    cols |= g.any(axis=1)
     boxes: list[_Box | None] = []
-    for row, col in zip(rows, cols, strict=True):
+    for t, row in enumerate(rows):
         ys = np.flatnonzero(row)
         if ys.size == 0:
             boxes.append(None)
             continue
+        band = slice(int(ys[0]), int(ys[-1]) + 1)  # the column projection only needs the occupied rows
+        col = p[t, band].any(axis=0)
+        col |= g[t, band].any(axis=0)
         xs = np.flatnonzero(col)
         boxes.append(_Box(max(int(ys[0]) - 1, 0), min(int(ys[-1]) + 2, h), max(int(xs[0]) - 1, 0),
                           min(int(xs[-1]) + 2, w)))
