@@ -174,7 +174,8 @@ def main() -> None:
 
         t_fast = best_time(lambda p=pred, g=gt: jf_score(p, g), args.repeats)
         t_ref = best_time(lambda p=pred, g=gt: official_jf(p, g), args.repeats)
-        print(f"[{case:>11}] fg {cover:4.1f} %  J={score.J:.4f} F={score.F:.4f} J&F={score.JF:.4f}  max|diff|={err:.1e}  "
+        print(f"[{case:>11}] fg {cover:4.1f} %  J={score.J:.4f} F={score.F:.4f} J&F={score.JF:.4f}  "
+              f"max|diff|={err:.1e}  "
               f"fast {1e3 * t_fast / args.frames:7.2f} ms/frame  official {1e3 * t_ref / args.frames:7.2f} "
               f"ms/frame  speed-up {t_ref / t_fast:5.1f}x")
 

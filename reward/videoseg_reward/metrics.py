@@ -212,11 +212,12 @@ def _union_boxes(p: np.ndarray, g: np.ndarray) -> list[_Box | None]:
     """Per frame, the one-pixel-grown bounding box of ``p | g`` (``None`` where both masks are empty).
 
     Found from the row projections of the whole stack and the column projections of the occupied rows (``any``
-    along one axis), which is cheaper than any full-frame binary operation. The one-pixel margin matters only above and left of the box: a background pixel there
-    is a boundary pixel when its bottom/right neighbour is foreground. The margin row below (column right of)
-    the box is all background with background neighbours, so the toolkit's last-row (last-column) override,
-    which :func:`_seg2bmap` applies to the crop's last row (column), gives ``False`` there as the full-frame map
-    does; when the crop reaches the image's last row (column), the override is the toolkit's own.
+    along one axis), which is cheaper than any full-frame binary operation. The one-pixel margin matters only
+    above and left of the box: a background pixel there is a boundary pixel when its bottom/right neighbour is
+    foreground. The margin row below (column right of) the box is all background with background neighbours, so
+    the toolkit's last-row (last-column) override, which :func:`_seg2bmap` applies to the crop's last row
+    (column), gives ``False`` there as the full-frame map does; when the crop reaches the image's last row
+    (column), the override is the toolkit's own.
     """
     _, h, w = p.shape
     rows = p.any(axis=2)
