@@ -8,12 +8,14 @@ Martin ``seg2bmap`` shifts, the tolerance ``ceil(0.008 * ||(H, W)||)``, ``cv2.di
 from NumPy, is spelled ``bool``.) Needs ``opencv-python-headless`` and ``scikit-image`` (``pip install
 "./reward[bench]"``).
 
-Masks are smooth random blobs (thresholded, upsampled low-frequency noise), not white noise. Two cases:
+Masks are smooth random shapes (thresholded, upsampled low-frequency noise), not white noise. Three cases:
 
-* ``close``: the prediction is the GT field plus a weaker independent field, thresholded at the same level —
-  a plausible, imperfect segmentation whose boundary mostly runs near the GT boundary (the usual case);
-* ``independent``: prediction and GT are unrelated blob masks (worst case for the fast path: few boundary
-  pixels are matched early).
+* ``close``: ~30 % of the frame covered by many blobs scattered over the WHOLE frame; the prediction is the GT
+  field plus a weaker independent field, thresholded at the same level — an imperfect segmentation whose boundary
+  mostly runs near the GT boundary. Long boundaries everywhere: the stress case for the fast path;
+* ``independent``: prediction and GT are unrelated blob masks of that kind (few boundary pixels match early);
+* ``object``: one moving object covering ~15 % of the frame, as referring-VOS targets do; the prediction wobbles
+  the GT outline with independent noise and is shifted by a few pixels.
 
 Usage::
 
@@ -98,14 +100,38 @@ def smooth_field(rng: np.random.Generator, frames: int, height: int, width: int,
     return out
 
 
+def object_masks(field: np.ndarray, centres: np.ndarray, radii: tuple[float, float]) -> np.ndarray:
+    """``[T, H, W]`` bool: one ellipse per frame (centre ``centres[t]``, radii ``(ry, rx)``), its outline wobbled
+    by the normalised smooth ``field``."""
+    frames, height, width = field.shape
+    yy, xx = np.mgrid[:height, :width]
+    out = np.empty(field.shape, dtype=bool)
+    for t, (cy, cx) in enumerate(centres):
+        level = ((yy - cy) / radii[0]) ** 2 + ((xx - cx) / radii[1]) ** 2
+        out[t] = level + 0.5 * field[t] / field[t].std() < 1.0
+    return out
+
+
 def make_pair(rng: np.random.Generator, case: str, frames: int, height: int, width: int):
-    """``(pred, gt)`` ``[T, H, W]`` bool blob masks for ``case`` in ``{"close", "independent"}``."""
+    """``(pred, gt)`` ``[T, H, W]`` bool masks for ``case`` in :data:`CASES`."""
     gt_field = smooth_field(rng, frames, height, width)
     other = smooth_field(rng, frames, height, width)
+    if case == "object":
+        # One moving object covering ~15 % of the frame (typical of referring-VOS targets); the prediction is
+        # the GT object's outline plus independent noise, shifted by a few pixels.
+        phase = np.linspace(0.0, np.pi, frames)
+        centres = np.stack([height * (0.45 + 0.15 * np.sin(phase)), width * (0.3 + 0.4 * phase / np.pi)], axis=1)
+        radii = (0.22 * height, 0.2 * width)
+        gt = object_masks(gt_field, centres, radii)
+        pred = object_masks(gt_field + 0.35 * other, centres + [4.0, -6.0], radii)
+        return pred, gt
     pred_field = gt_field + 0.35 * other if case == "close" else other
     thr_gt = np.quantile(gt_field, 0.7)  # ~30 % foreground
     thr_pred = np.quantile(pred_field, 0.7)
     return pred_field > thr_pred, gt_field > thr_gt
+
+
+CASES = ("close", "independent", "object")
 
 
 def best_time(fn, repeats: int) -> float:
@@ -125,7 +151,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=854)
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (the minimum is reported)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cases", nargs="+", default=["close", "independent"], choices=["close", "independent"])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     args = parser.parse_args()
 
     import cv2
@@ -137,6 +163,7 @@ def main() -> None:
           f"{skimage.__version__})")
     for case in args.cases:
         pred, gt = make_pair(rng, case, args.frames, args.height, args.width)
+        cover = 100.0 * (pred.mean() + gt.mean()) / 2
 
         # Correctness first: per-frame J and F must equal the official values.
         j_fast, f_fast = jf_per_frame(pred, gt)
@@ -147,7 +174,8 @@ def main() -> None:
 
         t_fast = best_time(lambda p=pred, g=gt: jf_score(p, g), args.repeats)
         t_ref = best_time(lambda p=pred, g=gt: official_jf(p, g), args.repeats)
-        print(f"[{case:>11}] J={score.J:.4f} F={score.F:.4f} J&F={score.JF:.4f}  max|diff|={err:.1e}  "
+        print(f"[{case:>11}] fg {cover:4.1f} %  J={score.J:.4f} F={score.F:.4f} J&F={score.JF:.4f}  "
+              f"max|diff|={err:.1e}  "
               f"fast {1e3 * t_fast / args.frames:7.2f} ms/frame  official {1e3 * t_ref / args.frames:7.2f} "
               f"ms/frame  speed-up {t_ref / t_fast:5.1f}x")
 

@@ -374,12 +374,65 @@ def test_temporal_precision_and_iou_masks():
         temporal_precision([1, 0], [1, 0, 0])
 
 
-def test_long_videos_are_chunked_without_changing_results(monkeypatch):
-    # Force chunks of 2 frames (3 chunks for 5 frames) and compare with the unchunked result and the reference.
-    rng = np.random.default_rng(7)
-    pred, gt = _blobs(rng, 5, 16, 20), _blobs(rng, 5, 16, 20)
-    whole = jf_per_frame(pred, gt)
-    monkeypatch.setattr(metrics_module, "_CHUNK_PIXELS", 2 * 16 * 20)
-    chunked = jf_per_frame(pred, gt)
-    np.testing.assert_array_equal(whole[1], chunked[1])
-    _assert_matches_reference(pred, gt)
+def _small_object(h, w, y0, y1, x0, x1):
+    m = np.zeros((h, w), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+# Each frame pair exercises one crop edge case of the bounding-box fast path: small objects far from the border,
+# objects touching each border and corner (the toolkit's last-row/last-column overrides apply inside the crop),
+# all-ones frames (no boundary at all), empty frames and one-sided empty frames, single pixels in the corners.
+_CROP_CASES = [
+    (_small_object(40, 50, 10, 14, 20, 27), _small_object(40, 50, 11, 16, 18, 26)),  # interior, overlapping
+    (_small_object(40, 50, 0, 5, 0, 6), _small_object(40, 50, 0, 3, 2, 9)),  # top-left corner
+    (_small_object(40, 50, 35, 40, 44, 50), _small_object(40, 50, 37, 40, 40, 50)),  # bottom-right corner
+    (_small_object(40, 50, 35, 40, 10, 20), _small_object(40, 50, 30, 38, 12, 18)),  # bottom border only
+    (_small_object(40, 50, 10, 20, 45, 50), _small_object(40, 50, 12, 18, 40, 49)),  # right border only
+    (_small_object(40, 50, 0, 40, 0, 50), _small_object(40, 50, 0, 40, 0, 50)),  # all ones vs all ones
+    (_small_object(40, 50, 0, 40, 0, 50), _small_object(40, 50, 5, 9, 5, 9)),  # all ones vs small object
+    (np.zeros((40, 50), bool), np.zeros((40, 50), bool)),  # both empty
+    (np.zeros((40, 50), bool), _small_object(40, 50, 5, 9, 5, 9)),  # empty prediction
+    (_small_object(40, 50, 20, 30, 3, 8), np.zeros((40, 50), bool)),  # empty GT
+    (_small_object(40, 50, 39, 40, 49, 50), _small_object(40, 50, 0, 1, 0, 1)),  # single corner pixels
+    (_small_object(40, 50, 2, 4, 3, 5), _small_object(40, 50, 30, 34, 40, 47)),  # far apart (no match)
+]
+
+
+@pytest.mark.parametrize("case", range(len(_CROP_CASES)))
+def test_bounding_box_fast_path_is_exact_at_borders_and_empty_frames(case):
+    pred, gt = (m[None] for m in _CROP_CASES[case])
+    j, f = jf_per_frame(pred, gt)
+    j_ref, f_ref = ref_jf(pred, gt, 0.008)
+    np.testing.assert_array_equal(j, j_ref)
+    np.testing.assert_array_equal(f, f_ref)
+    # The same frames stacked into one video (each frame has its own box) give the same per-frame values.
+    stack_p = np.stack([p for p, _ in _CROP_CASES])
+    stack_g = np.stack([g for _, g in _CROP_CASES])
+    j_all, f_all = jf_per_frame(stack_p, stack_g)
+    assert j_all[case] == j[0] and f_all[case] == f[0]
+
+
+def test_boundary_map_of_a_crop_equals_the_full_frame_map():
+    # Every boundary pixel of the full-frame map lies in the one-pixel-grown union box, and the crop's map equals
+    # the full map there (checked on random small objects at random positions, including the borders).
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        h, w = rng.integers(1, 30, size=2)
+        p = np.zeros((1, h, w), bool)
+        g = np.zeros((1, h, w), bool)
+        for m in (p, g):
+            y0, x0 = rng.integers(0, h), rng.integers(0, w)
+            m[0, y0 : y0 + rng.integers(1, 8), x0 : x0 + rng.integers(1, 8)] = rng.random() < 0.9
+        (box,) = metrics_module._union_boxes(p, g)
+        for m in (p, g):
+            full = ref_seg2bmap(m[0])
+            if box is None:
+                assert not full.any()
+                continue
+            inside = np.zeros_like(full)
+            inside[box.y0 : box.y1, box.x0 : box.x1] = True
+            assert not (full & ~inside).any()
+            crop = seg2bmap(m[0, box.y0 : box.y1, box.x0 : box.x1])[0]
+            np.testing.assert_array_equal(crop, full[box.y0 : box.y1, box.x0 : box.x1])
+        _assert_matches_reference(p, g)

@@ -14,6 +14,10 @@ Definitions (identical to the DAVIS toolkit as used by the ReVOS/Sa2VA evaluatio
   no-pred/GT-boundary → ``P=1, R=0``; pred/no-GT → ``P=0, R=1``; neither → ``P=R=1``; ``F = 2PR/(P+R)``
   (``0`` when ``P+R = 0``).
 
+Bounding boxes. Nothing outside the union of both masks can add to ``J`` or hold a boundary pixel except a one-pixel
+margin above and left of it, so each frame is cropped to that union's bounding box grown by one pixel
+(:func:`_union_boxes`) before any full-resolution work; small objects cost in proportion to their box, not the frame.
+
 Fast path for F. A boundary pixel ``p`` of one map lies in the disk dilation of the other map ``B`` iff some
 pixel ``q`` of ``B`` has ``|p - q|² <= r²``. Instead of dilating two full-resolution images per frame, the
 boundary pixels of all frames are collected as sorted integer keys and, for each row offset ``dy`` in
@@ -181,13 +185,56 @@ def region_similarity(pred: Any, gt: Any) -> np.ndarray:
     return _region_similarity(p, g)
 
 
-def _region_similarity(p: np.ndarray, g: np.ndarray) -> np.ndarray:
-    inter = _frame_counts(p & g)
-    union = _frame_counts(p | g)
+def _region_similarity(p: np.ndarray, g: np.ndarray, boxes: list[_Box | None] | None = None) -> np.ndarray:
+    """Per-frame J counted inside each frame's union bounding box (nothing outside it is foreground)."""
+    if boxes is None:
+        boxes = _union_boxes(p, g)
     out = np.ones(p.shape[0], dtype=np.float64)
-    nz = union > 0
-    out[nz] = inter[nz] / union[nz]
+    for t, box in enumerate(boxes):
+        if box is None:  # empty union: J = 1
+            continue
+        pc, gc = p[t, box.y0 : box.y1, box.x0 : box.x1], g[t, box.y0 : box.y1, box.x0 : box.x1]
+        out[t] = np.count_nonzero(pc & gc) / np.count_nonzero(pc | gc)
     return out
+
+
+class _Box(NamedTuple):
+    """Crop ``[y0, y1) x [x0, x1)`` of one frame: the union bounding box of both masks grown by one pixel on each
+    side (clipped to the image). Every boundary pixel of either mask lies inside it (see :func:`_union_boxes`)."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+
+def _union_boxes(p: np.ndarray, g: np.ndarray) -> list[_Box | None]:
+    """Per frame, the one-pixel-grown bounding box of ``p | g`` (``None`` where both masks are empty).
+
+    Found from the row projections of the whole stack and the column projections of the occupied rows (``any``
+    along one axis), which is cheaper than any full-frame binary operation. The one-pixel margin matters only
+    above and left of the box: a background pixel there is a boundary pixel when its bottom/right neighbour is
+    foreground. The margin row below (column right of) the box is all background with background neighbours, so
+    the toolkit's last-row (last-column) override, which :func:`_seg2bmap` applies to the crop's last row
+    (column), gives ``False`` there as the full-frame map does; when the crop reaches the image's last row
+    (column), the override is the toolkit's own.
+    """
+    _, h, w = p.shape
+    rows = p.any(axis=2)
+    rows |= g.any(axis=2)
+    boxes: list[_Box | None] = []
+    for t, row in enumerate(rows):
+        ys = np.flatnonzero(row)
+        if ys.size == 0:
+            boxes.append(None)
+            continue
+        band = slice(int(ys[0]), int(ys[-1]) + 1)  # the column projection only needs the occupied rows
+        col = p[t, band].any(axis=0)
+        col |= g[t, band].any(axis=0)
+        xs = np.flatnonzero(col)
+        boxes.append(_Box(max(int(ys[0]) - 1, 0), min(int(ys[-1]) + 2, h), max(int(xs[0]) - 1, 0),
+                          min(int(xs[-1]) + 2, w)))
+    return boxes
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -240,11 +287,22 @@ class _Points(NamedTuple):
     below each frame and ``r + 1`` empty columns right of each row."""
 
 
-def _boundary_points(bmap: np.ndarray, radius: int) -> _Points:
-    _, h, w = bmap.shape
-    flat = np.flatnonzero(bmap)  # sorted row-major indices, so keys come out sorted too
-    t, rest = np.divmod(flat, h * w)
-    y, x = np.divmod(rest, w)
+def _boundary_points(mask: np.ndarray, boxes: list[_Box | None], radius: int) -> _Points:
+    """Boundary pixels of every frame of ``mask`` ``[T, H, W]``, computed by :func:`_seg2bmap` on the crops."""
+    _, h, w = mask.shape
+    ts, ys, xs = [], [], []
+    for t, box in enumerate(boxes):
+        if box is None:
+            continue
+        bmap = _seg2bmap(mask[t, box.y0 : box.y1, box.x0 : box.x1][None])[0]
+        y, x = np.divmod(np.flatnonzero(bmap), box.x1 - box.x0)  # row-major, so (y, x) comes out sorted
+        ts.append(np.full(len(y), t, dtype=np.int64))
+        ys.append(y + box.y0)
+        xs.append(x + box.x0)
+    if not ts:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Points(empty, empty, empty, empty)
+    t, y, x = np.concatenate(ts), np.concatenate(ys), np.concatenate(xs)
     key = (t * (h + radius) + y) * (w + radius + 1) + x
     return _Points(t, y, x, key)
 
@@ -311,22 +369,14 @@ def boundary_precision_recall(
     return _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th))
 
 
-_CHUNK_PIXELS = 1 << 25
-"""Frames are processed in chunks of at most this many pixels (bounds the temporaries of long videos)."""
-
-
-def _boundary_pr(p: np.ndarray, g: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    step = max(1, _CHUNK_PIXELS // (p.shape[1] * p.shape[2]))
-    if p.shape[0] <= step:
-        return _boundary_pr_chunk(p, g, radius)
-    parts = [_boundary_pr_chunk(p[i : i + step], g[i : i + step], radius) for i in range(0, p.shape[0], step)]
-    return np.concatenate([pr[0] for pr in parts]), np.concatenate([pr[1] for pr in parts])
-
-
-def _boundary_pr_chunk(p: np.ndarray, g: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+def _boundary_pr(
+    p: np.ndarray, g: np.ndarray, radius: int, boxes: list[_Box | None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     n_frames = p.shape[0]
-    pts_p = _boundary_points(_seg2bmap(p), radius)
-    pts_g = _boundary_points(_seg2bmap(g), radius)
+    if boxes is None:
+        boxes = _union_boxes(p, g)
+    pts_p = _boundary_points(p, boxes, radius)
+    pts_g = _boundary_points(g, boxes, radius)
     n_p = np.bincount(pts_p.t, minlength=n_frames)
     n_g = np.bincount(pts_g.t, minlength=n_frames)
     match_p = _count_within(pts_p, pts_g, radius, p.shape)  # |B_P ∩ dil(B_G)|
@@ -379,8 +429,9 @@ def boundary_f_measure(pred: Any, gt: Any, bound_th: float = DEFAULT_BOUND_TH) -
 def jf_per_frame(pred: Any, gt: Any, bound_th: float = DEFAULT_BOUND_TH) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame ``(J [T], F [T])`` float64 arrays (inputs as in :func:`region_similarity`)."""
     p, g = _pair(pred, gt)
-    j = _region_similarity(p, g)
-    precision, recall = _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th))
+    boxes = _union_boxes(p, g)
+    j = _region_similarity(p, g, boxes)
+    precision, recall = _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th), boxes)
     return j, _f_from_pr(precision, recall)
 
 
