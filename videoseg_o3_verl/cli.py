@@ -123,7 +123,8 @@ class Eval(Subcommand):
         parser.add_argument("--output-dir", help="Where the result files go")
         parser.add_argument("--dataset", default=None, help="Benchmark name of the table (default: from the data)")
         parser.add_argument("--limit", type=int, default=None, help="Only the first N expressions")
-        parser.add_argument("--backend", choices=["hf"], default=None, help="Generation backend")
+        parser.add_argument("--backend", choices=["hf", "vllm"], default=None,
+                            help="Generation backend: hf (default) or vllm (needs vLLM; one engine in this process)")
         parser.add_argument("--resume", action="store_true", default=None, help="Skip finished expressions")
         parser.add_argument("--submit", action="store_true", default=None,
                             help="Also write Annotations/<video>/<expression>/<frame>.png and submission.zip")

@@ -129,3 +129,17 @@ def test_eval_recipes_compose_to_valid_configs(name, workers, dtype, tiny_paths,
                               dtype=None, clean_inputs=None)
     config = config_from_cli(args)
     assert (config.num_workers, config.dtype, config.released_inputs, config.backend) == (workers, dtype, True, "hf")
+
+
+def test_backend_vllm_without_vllm_names_the_fix(tiny_paths, synthetic_parquet, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # vLLM not importable, whatever the venv
+    model, sam2 = tiny_paths
+    args = ["eval", "--model", model, "--sam2", sam2, "--data", synthetic_parquet, "--output-dir",
+            str(tmp_path / "out"), "--limit", "1", "--backend", "vllm", "--device", "cpu"]
+    with pytest.raises(ImportError, match=r"--backend vllm needs vLLM.*setup_vllm_venv\.sh.*--backend hf"):
+        main(args)
+    assert not (tmp_path / "out" / JOURNAL).exists()
+    with pytest.raises(ValueError, match="backend 'vllm' runs one engine in this process: set num_workers to 0"):
+        _config(tiny_paths, synthetic_parquet, tmp_path / "w", backend="vllm", num_workers=2)

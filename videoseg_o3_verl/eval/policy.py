@@ -119,9 +119,13 @@ class HFPolicy:
     def _capture(self, module, inputs, output) -> None:
         self._hidden = output
 
+    def prompt_text(self, messages: list[dict[str, Any]]) -> str:
+        """The conversation rendered by the chat template, ready for the assistant's turn (one pad per image)."""
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
     def _inputs(self, messages: list[dict[str, Any]], images: list[Image.Image]):
-        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return self.processor(text=[text], images=images or None, return_tensors="pt").to(self.device)
+        return self.processor(text=[self.prompt_text(messages)], images=images or None,
+                              return_tensors="pt").to(self.device)
 
     @torch.inference_mode()
     def generate(self, messages: list[dict[str, Any]], images: list[Image.Image], max_new_tokens: int) -> Generation:

@@ -66,8 +66,9 @@ def find_seg_head(model_dir: str | os.PathLike, seg_head_dir: str | os.PathLike 
 
 
 def load_models(model_dir: str, sam2_checkpoint: str, *, seg_head_dir: str | None = None,
-                env: EnvConfig | None = None, device: str | None = None, dtype: str = "float32") -> EvalModels:
-    """Load the policy (HF), the seg head and the SAM2 propagation model on one device.
+                env: EnvConfig | None = None, device: str | None = None, dtype: str = "float32",
+                backend: str = "hf") -> EvalModels:
+    """Load the policy (HF, or vLLM generation over the HF model), the seg head and SAM2 on one device.
 
     Args:
         model_dir: HF Qwen-VL directory with `[SEG]` in its tokenizer.
@@ -76,11 +77,21 @@ def load_models(model_dir: str, sam2_checkpoint: str, *, seg_head_dir: str | Non
         env: protocol constants; default `EnvConfig.eval()`.
         device: "cpu", "cuda", ...; default cuda when available.
         dtype: policy weights dtype ("float32", "bfloat16").
+        backend: "hf" (turns from HF `generate`) or "vllm" (turns from a vLLM engine; the [SEG] hidden state still
+            from the HF model).
     """
     from videoseg_reward.propagation import build_propagation_model
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    policy = HFPolicy(model_dir, device=device, dtype=dtype)
+    env = env or EnvConfig.eval()
+    hf = HFPolicy(model_dir, device=device, dtype=dtype)
+    policy: Policy = hf
+    if backend == "vllm":
+        from videoseg_o3_verl.eval.vllm_policy import VLLMPolicy
+
+        policy = VLLMPolicy(hf, model_dir, env, dtype=dtype)
+    elif backend != "hf":
+        raise ValueError(f"backend must be 'hf' or 'vllm', got {backend!r}")
     sam2 = build_propagation_model(sam2_checkpoint, device=device)
     head_dir = find_seg_head(model_dir, seg_head_dir)
     if head_dir is not None:
@@ -90,13 +101,12 @@ def load_models(model_dir: str, sam2_checkpoint: str, *, seg_head_dir: str | Non
                        model_dir, sam2_checkpoint, SEG_HEAD_SEED)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEG_HEAD_SEED)
-            head = build_seg_head(policy.hidden_size, sam2).to(device)
-    if head.hidden_size != policy.hidden_size:
+            head = build_seg_head(hf.hidden_size, sam2).to(device)
+    if head.hidden_size != hf.hidden_size:
         raise ValueError(f"seg head expects hidden size {head.hidden_size}, the policy in {model_dir} has "
-                         f"{policy.hidden_size}")
+                         f"{hf.hidden_size}")
     use_head_decoder(sam2, head)
-    return EvalModels(policy=policy, seg_head=head.eval().requires_grad_(False), sam2=sam2,
-                      env=env or EnvConfig.eval())
+    return EvalModels(policy=policy, seg_head=head.eval().requires_grad_(False), sam2=sam2, env=env)
 
 
 def use_head_decoder(sam2: torch.nn.Module, head: SegHead) -> None:

@@ -56,8 +56,9 @@ class EvalConfig:
     `longrvos`, `groundmore`, ...); default: the records' dataset."""
     limit: int | None = None
     """Evaluate only the first N expressions."""
-    backend: Literal["hf"] = "hf"
-    """Generation backend: "hf" (Hugging Face `generate`, CPU or GPU)."""
+    backend: Literal["hf", "vllm"] = "hf"
+    """Generation backend: "hf" (Hugging Face `generate`, CPU or GPU) or "vllm" (a vLLM engine in this process,
+    needs vLLM installed; the [SEG] hidden state still comes from one HF forward pass)."""
     resume: bool = False
     """Skip expressions already in the journal of `output_dir`."""
     submit: bool = False
@@ -74,8 +75,11 @@ class EvalConfig:
     """Videos shown in `report.html`."""
 
     def __post_init__(self) -> None:
-        if self.backend != "hf":
-            raise ValueError(f"[eval] backend must be 'hf', got {self.backend!r}")
+        if self.backend not in ("hf", "vllm"):
+            raise ValueError(f"[eval] backend must be 'hf' or 'vllm', got {self.backend!r}")
+        if self.backend == "vllm" and self.num_workers != 0:
+            raise ValueError(f"[eval] backend 'vllm' runs one engine in this process: set num_workers to 0 (got "
+                             f"{self.num_workers}), or use backend 'hf' for a Ray pool of replicas")
         for key in ("model", "sam2", "data", "output_dir"):
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
                 raise ValueError(f"[eval] {key} must be a non-empty path, got {getattr(self, key)!r}")
@@ -91,6 +95,10 @@ class EvalConfig:
             raise ValueError(f"[eval] num_workers must be -1, 0 or a positive count, got {self.num_workers}")
         if self.report_videos < 0:
             raise ValueError(f"[eval] report_videos must be >= 0, got {self.report_videos}")
+        if self.backend == "vllm":
+            from videoseg_o3_verl.eval.vllm_policy import require_vllm
+
+            require_vllm()  # before any file is written or model loaded
 
 
 def record_key(record: RVOSRecord) -> tuple[str, str]:
@@ -125,7 +133,8 @@ class EvalWorker:
 
         self.dataset = config.dataset
         self.models = load_models(config.model, config.sam2, seg_head_dir=config.seg_head, device=device,
-                                  dtype=config.dtype, env=EnvConfig.eval(released_inputs=config.released_inputs))
+                                  dtype=config.dtype, env=EnvConfig.eval(released_inputs=config.released_inputs),
+                                  backend=config.backend)
 
     def evaluate(self, record_json: str) -> dict[str, Any]:
         from videoseg_o3_verl.eval.predict import evaluate_record

@@ -20,6 +20,9 @@ import importlib.util
 
 VLLM_ROLLOUT_NAME = "vllm"
 ADAPTER_FQN = "videoseg_o3_verl.backends.vllm_cpu.adapter.CPUvLLMServerAdapter"
+KV_CACHE_GB = "1"
+"""Default ``VLLM_CPU_KVCACHE_SPACE`` (GB of KV cache; vLLM's own default is 4 GB per engine). Set the variable to
+override it."""
 
 
 def vllm_installed() -> bool:

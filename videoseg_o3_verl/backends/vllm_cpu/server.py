@@ -21,14 +21,12 @@ from verl.workers.rollout.replica import TokenOutput
 from verl.workers.rollout.vllm_rollout.vllm_async_server import vLLMHttpServer, vLLMReplica
 
 from ..cpu.scripted import ScriptedResponses
+from . import KV_CACHE_GB
 from .shm import remove_orphan_segments
 
 logger = logging.getLogger(__name__)
 
 WORKER_EXTENSION_FQN = "videoseg_o3_verl.backends.vllm_cpu.worker_ext.CPUColocateWorkerExtension"
-KV_CACHE_GB = "1"
-"""Default ``VLLM_CPU_KVCACHE_SPACE`` (GB of KV cache; vLLM's own default is 4 GB per server). Set the variable to
-override it."""
 SCRIPT_KEY = "scripted_responses"
 """``engine_kwargs.vllm`` key of a scripted-replies JSON file (tests and demos; not a vLLM argument)."""
 
