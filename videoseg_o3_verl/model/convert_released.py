@@ -27,9 +27,10 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from safetensors import safe_open
@@ -38,6 +39,8 @@ from videoseg_reward.sam2_model import Sam2Meta, sam2_from_state_dict, save_sam2
 
 from videoseg_o3_verl.model.seg_head import build_seg_head
 from videoseg_o3_verl.model.seg_head_io import ensure_seg_token, save_seg_head
+
+ReportT = TypeVar("ReportT")
 
 logger = logging.getLogger(__name__)
 
@@ -241,17 +244,32 @@ def convert_released_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, 
         raise ValueError(f"model_type {model_type!r} is not supported; use one of {sorted(ARCHITECTURES)}")
     if not src.is_dir():
         raise FileNotFoundError(f"Released checkpoint directory not found: {src}")
+    report = build_output_dir(
+        dst, overwrite, ".converting",
+        lambda work: _convert_into(src, work, layout=layout, sam2_meta=sam2_meta, model_type=model_type,
+                                   seg_token=seg_token, max_shard_bytes=max_shard_bytes))
+    report.output_dir = dst
+    report.sam2_checkpoint = dst / SAM2_FILENAME
+    logger.info("converted %s -> %s: %d LLM tensors, [SEG] id %d, hidden %d", src, dst, report.llm_tensors,
+                report.seg_token_id, report.hidden_size)
+    return report
+
+
+def build_output_dir(dst: Path, overwrite: bool, suffix: str, build: Callable[[Path], ReportT]) -> ReportT:
+    """Run ``build(work)`` in a sibling work folder ``<dst><suffix>`` and move it to ``dst`` only when it succeeds,
+    so a failed conversion or export leaves no half-written output behind.
+
+    Raises:
+        FileExistsError: ``dst`` exists and is not an empty directory, and ``overwrite`` is false.
+    """
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())) and not overwrite:
         raise FileExistsError(f"Output directory {dst} is not empty; pass overwrite=True (--overwrite)")
-    # build everything in a sibling work directory and move it into place at the end: a failed conversion leaves
-    # no half-written output behind
-    work = dst.with_name(dst.name + ".converting")
+    work = dst.with_name(dst.name + suffix)
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     try:
-        report = _convert_into(src, work, layout=layout, sam2_meta=sam2_meta, model_type=model_type,
-                               seg_token=seg_token, max_shard_bytes=max_shard_bytes)
+        report = build(work)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -260,10 +278,6 @@ def convert_released_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, 
     elif dst.exists():
         dst.unlink()
     os.replace(work, dst)
-    report.output_dir = dst
-    report.sam2_checkpoint = dst / SAM2_FILENAME
-    logger.info("converted %s -> %s: %d LLM tensors, [SEG] id %d, hidden %d", src, dst, report.llm_tensors,
-                report.seg_token_id, report.hidden_size)
     return report
 
 

@@ -44,6 +44,7 @@ from videoseg_o3_verl.model.convert_released import (
     _iter_tensors,
     _ShardWriter,
     _weight_files,
+    build_output_dir,
 )
 from videoseg_o3_verl.model.seg_head_io import SEG_HEAD_WEIGHTS, has_seg_head, read_seg_head_config
 
@@ -110,24 +111,12 @@ def export_released_checkpoint(model_dir: str | os.PathLike, dst: str | os.PathL
     layout = layout or ReleasedLayout()
     if not model_dir.is_dir():
         raise FileNotFoundError(f"Model directory not found: {model_dir}")
-    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())) and not overwrite:
-        raise FileExistsError(f"Output directory {dst} is not empty; pass overwrite=True (--overwrite)")
     head_dir = Path(seg_head_dir) if seg_head_dir is not None else find_seg_head_dir(model_dir)
-    work = dst.with_name(dst.name + ".exporting")  # moved into place only when complete
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    try:
-        report = _export_into(model_dir, head_dir, work, sam2_checkpoint=sam2_checkpoint,
-                              released_reference=released_reference, layout=layout, max_shard_bytes=max_shard_bytes)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    if dst.is_dir():
-        shutil.rmtree(dst)
-    elif dst.exists():
-        dst.unlink()
-    os.replace(work, dst)
+    report = build_output_dir(
+        dst, overwrite, ".exporting",
+        lambda work: _export_into(model_dir, head_dir, work, sam2_checkpoint=sam2_checkpoint,
+                                  released_reference=released_reference, layout=layout,
+                                  max_shard_bytes=max_shard_bytes))
     report.output_dir = dst
     logger.info("exported %s -> %s: %d policy, %d projection, %d SAM2 tensors (%d trained)", model_dir, dst,
                 report.llm_tensors, report.proj_tensors, report.sam2_tensors, report.trained_sam2_tensors)
