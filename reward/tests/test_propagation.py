@@ -87,6 +87,18 @@ def test_deterministic_and_control_without_injection_differs(model, video, embed
     assert not np.array_equal(propagate_language(model, video, keyframe, -embedding), a)
 
 
+def _condition_keyframe(model, state, obj_id, keyframe):
+    """Reference keyframe step with SAM2's own calls: decode the keyframe as the initial conditioning frame (inside
+    ``language_protocol``) and store it where ``propagate_in_video`` looks for conditioning outputs."""
+    obj = model._obj_id_to_idx(state, obj_id)
+    out, _ = model._run_single_frame_inference(
+        inference_state=state, output_dict=state["output_dict_per_obj"][obj], frame_idx=keyframe,
+        batch_size=1, is_init_cond_frame=True, point_inputs=None, mask_inputs=None, reverse=False,
+        run_mem_encoder=False)
+    state["temp_output_dict_per_obj"][obj]["cond_frame_outputs"][keyframe] = out
+    return out
+
+
 def test_output_is_reverse_without_keyframe_then_forward_as_sam2_propagates(model, video, embedding):
     # Reference: the same keyframe conditioning, then SAM2's public propagate_in_video forward and in reverse on
     # one state, assembled as flip(reverse)[:-1] + forward.
@@ -96,13 +108,8 @@ def test_output_is_reverse_without_keyframe_then_forward_as_sam2_propagates(mode
     with torch.inference_mode():
         state = new_inference_state(model, _sam_frames(frames, model))
         emb = embedding.reshape(1, 1, -1)
-        obj = model._obj_id_to_idx(state, 7)
         with language_protocol(model, emb):
-            out, _ = model._run_single_frame_inference(
-                inference_state=state, output_dict=state["output_dict_per_obj"][obj], frame_idx=keyframe,
-                batch_size=1, is_init_cond_frame=True, point_inputs=None, mask_inputs=None, reverse=False,
-                run_mem_encoder=False)
-            state["temp_output_dict_per_obj"][obj]["cond_frame_outputs"][keyframe] = out
+            _condition_keyframe(model, state, 7, keyframe)
             forward = [(f, m) for f, _, m in model.propagate_in_video(state, start_frame_idx=keyframe)]
             backward = [(f, m) for f, _, m in model.propagate_in_video(state, start_frame_idx=keyframe, reverse=True)]
     assert [f for f, _ in forward] == [5, 6, 7] and [f for f, _ in backward] == [5, 4, 3, 2, 1, 0]
@@ -121,13 +128,8 @@ def test_reverse_pass_reuses_forward_memories(model, video, embedding):
     both = track_language(model, new_inference_state(model, frames), keyframe, emb)
     with torch.inference_mode():
         state = new_inference_state(model, frames)
-        obj = model._obj_id_to_idx(state, 0)
         with language_protocol(model, emb):
-            out, _ = model._run_single_frame_inference(
-                inference_state=state, output_dict=state["output_dict_per_obj"][obj], frame_idx=keyframe,
-                batch_size=1, is_init_cond_frame=True, point_inputs=None, mask_inputs=None, reverse=False,
-                run_mem_encoder=False)
-            state["temp_output_dict_per_obj"][obj]["cond_frame_outputs"][keyframe] = out
+            out = _condition_keyframe(model, state, 0, keyframe)
             reverse_only = {f: m for f, _, m in model.propagate_in_video(state, start_frame_idx=keyframe,
                                                                           reverse=True)}
     assert len(both) == T
