@@ -1,5 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""Plain per-frame reference of the DAVIS J/F algorithm, for tests and ``benchmarks/jf_bench.py`` only.
+"""Plain per-frame reference of the DAVIS J/F algorithm, for the unit tests only (``benchmarks/jf_bench.py`` times
+against the official library calls instead, which need OpenCV and scikit-image).
 
 Written for obviousness, not speed: one frame at a time, the boundary map built with explicit shifted copies,
 the disk built from its definition, and the tolerance test done with an explicit binary dilation
