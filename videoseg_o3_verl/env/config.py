@@ -109,8 +109,6 @@ class EnvConfig:
         for name, allowed in (("index_style", INDEX_STYLES), ("observation_query", OBSERVATION_QUERIES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"[EnvConfig] {name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not isinstance(self.fetch_image_snap, bool):
-            raise TypeError(f"[EnvConfig] fetch_image_snap must be a bool, got {self.fetch_image_snap!r}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in _NON_INT_FIELDS:
@@ -181,7 +179,7 @@ class EnvConfig:
         return num_frames // 2
 
 
-_NON_INT_FIELDS = ("mode", "initial_resize", "index_style", "observation_query", "fetch_image_snap")
+_NON_INT_FIELDS = ("mode", "initial_resize", "index_style", "observation_query")
 
 RELEASED_EVAL_INPUTS = dict(
     initial_resize="limit", index_style="numpy", observation_query="sentence", fetch_image_snap=True
