@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from videoseg_reward.masks import keyframe_iou
 
 from .data.records import RVOSRecord
 from .trajectory import Trajectory
@@ -332,13 +333,6 @@ def _metrics_html(rows: Sequence[StepMetrics | Mapping[str, Any]]) -> str:
     return f'<div class="table-scroll"><table class="metrics"><tr>{head}</tr>{body}</table></div>'
 
 
-def _mask_iou(pred: np.ndarray | None, gt: np.ndarray | None) -> float | None:
-    if pred is None or gt is None:
-        return None
-    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
-    return float((pred & gt).sum() / ((pred | gt).sum() + 1e-6))
-
-
 def _turn_html(sample: ReportSample, t: int) -> str:
     rec = sample.trajectory.turns[t]
     view = sample.turns[t]
@@ -361,7 +355,7 @@ def _turn_html(sample: ReportSample, t: int) -> str:
              f'<div class="thumbs">{thumbs}</div>']
     if view.keyframe_image is not None:
         over = overlay(view.keyframe_image, view.pred_mask, view.gt_mask)
-        iou = _mask_iou(view.pred_mask, view.gt_mask)
+        iou = None if view.pred_mask is None or view.gt_mask is None else keyframe_iou(view.pred_mask, view.gt_mask)
         caption = (f'keyframe {int(rec.seg_keyframe)}: <span class="legend-pred">prediction</span> / '
                    '<span class="legend-gt">ground truth</span> / <span class="legend-both">both</span>'
                    + ("" if iou is None else f"; IoU {iou:.4f}")
