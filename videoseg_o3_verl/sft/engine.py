@@ -105,16 +105,16 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
 
     def _build_lora_module(self, module):
         """verl's LoRA wrapping, then the seg head and ``lora_trained_modules`` trainable again (PEFT froze them)."""
-        from unittest import mock
-
-        from peft import LoraConfig
-        from verl.workers.engine.fsdp import transformer_impl
+        from peft.tuners.lora import LoraLayer
 
         head_trainable = {n for n, p in module.named_parameters() if n.startswith(HEAD_ATTR + ".") and p.requires_grad}
-        # verl builds LoraConfig without a dropout: add ours for this one call
-        with mock.patch.object(transformer_impl, "LoraConfig",
-                               functools.partial(LoraConfig, lora_dropout=self.sft.lora_dropout)):
-            module = super()._build_lora_module(module)
+        module = super()._build_lora_module(module)
+        # verl builds its LoraConfig without a dropout: give every adapter the dropout PEFT would have built
+        if self.sft.lora_dropout > 0:
+            for layer in module.modules():
+                if isinstance(layer, LoraLayer):
+                    for adapter in layer.lora_dropout:
+                        layer.lora_dropout[adapter] = torch.nn.Dropout(p=self.sft.lora_dropout)
         for name, param in module.named_parameters():
             plain = name.removeprefix("base_model.model.")
             if plain in head_trainable:
