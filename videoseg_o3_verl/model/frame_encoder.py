@@ -19,8 +19,9 @@ from __future__ import annotations
 import copy
 import logging
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -272,38 +273,54 @@ class FrameEncoder:
             self.cache_misses += num
             return self._encode_chunks(x)
 
-        missing = [i for i, key in enumerate(cache_keys) if key not in self._cache]
-        # several entries may share a key: encode each distinct missing key once
         first_of: dict[Hashable, int] = {}
-        for i in missing:
-            first_of.setdefault(cache_keys[i], i)
-        todo = list(first_of.values())
-        self.cache_hits += num - len(todo)
+        for i, key in enumerate(cache_keys):
+            first_of.setdefault(key, i)
+
+        def load(keys: list[Hashable]):
+            rows = [first_of[key] for key in keys]
+            return images[rows] if isinstance(images, np.ndarray | torch.Tensor) else [images[i] for i in rows]
+
+        return self.encode_keys(cache_keys, load)
+
+    def encode_keys(self, keys: Sequence[Hashable], load: Callable[[list[Hashable]], Any]) -> FrameFeatures:
+        """Features of the frames named by ``keys`` (LRU-cached), loading only the frames that are not cached.
+
+        Args:
+            keys: K hashable keys, e.g. ``(video_path, frame_index)``; repeats are encoded once. A key must always
+                name the same pixels: the cache does not look at the images of a hit.
+            load: ``load(missing_keys)`` returns their frames (PIL images, a uint8 array [M, H, W, 3] or a
+                preprocessed float tensor [M, 3, S, S]), in the order of ``missing_keys``.
+
+        Returns:
+            :class:`FrameFeatures` with K entries in the order of ``keys``.
+        """
+        todo = list(dict.fromkeys(key for key in keys if key not in self._cache))
+        self.cache_hits += len(keys) - len(todo)
         self.cache_misses += len(todo)
         fresh: dict[Hashable, FrameFeatures] = {}
         if todo:
-            if is_pre:
-                x = images[todo]
-            elif isinstance(images, np.ndarray | torch.Tensor):
-                x = self.preprocess(images[todo])
-            else:
-                x = self.preprocess([images[i] for i in todo])
-            feats = self._encode_chunks(x)
-            for j, i in enumerate(todo):
+            frames = load(todo)
+            if len(frames) != len(todo):
+                raise ValueError(f"FrameEncoder.encode_keys: load returned {len(frames)} frames for {len(todo)} keys")
+            is_pre = isinstance(frames, torch.Tensor) and frames.is_floating_point()
+            feats = self._encode_chunks(frames if is_pre else self.preprocess(frames))
+            for j, key in enumerate(todo):
                 # clone: a view would keep the whole encoded batch alive in the cache
-                fresh[cache_keys[i]] = feats.select(slice(j, j + 1)).clone()
+                fresh[key] = feats.select(slice(j, j + 1)).clone()
         parts = []
-        for key in cache_keys:
+        for key in keys:
             part = fresh.get(key)
             if part is None:
                 part = self._cache[key]
                 self._cache.move_to_end(key)
             parts.append(part)
-        for key, part in fresh.items():
-            self._cache[key] = part
-            self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        if self.cache_size:
+            for key, part in fresh.items():
+                self._cache[key] = part
+                self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return FrameFeatures.cat(parts)
 
     def _encode_chunks(self, x: torch.Tensor) -> FrameFeatures:

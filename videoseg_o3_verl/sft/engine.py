@@ -9,6 +9,8 @@ and the checkpoint layout (verl checkpoint + ``seg_head/``) are the RL engine's;
 - the forward decodes each assistant [SEG] (found in ``input_ids`` where ``loss_mask`` is 1) on its turn's
   keyframe (``extra_info.videoseg_sft.seg_keyframes``) and, optionally, on the first turn's high-resolution
   frames, and adds ``bce_weight·BCE + dice_weight·Dice`` against the ground truth to verl's token loss;
+- the token loss is verl's, with the ``loss_mask`` turned into weights when ``digit_weight != 1`` (digit tokens
+  weigh more, ``token_loss.py``), and its fp32 log-probs computed in one pass instead of verl's per-token loop;
 - LoRA (``model.lora_rank > 0``) keeps the seg head and ``lora_trained_modules`` (``embed_tokens``, ``lm_head``)
   fully trainable, and ``frozen_policy_modules`` (e.g. the vision tower) frozen;
 - the checkpoint also exports ``hf_policy/``: the policy as a Hugging Face folder (LoRA merged, head removed), which
@@ -38,6 +40,7 @@ from ..verl_ext.engine import HEAD_ATTR, VideoSegO3FSDPEngine, _non_tensor_list
 from ..verl_ext.seg_batch import SampleSegs, build_head_inputs, split_head_outputs
 from .config import SFTSettings
 from .mask_loss import sft_mask_loss
+from .token_loss import digit_loss_weights, digit_token_mask, padded_sequence_log_probs
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,7 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
         if hasattr(model_config.hf_config, SFT_SECTION):
             delattr(model_config.hf_config, SFT_SECTION)
         self.sft = SFTSettings.from_dict(settings)
+        self._is_digit: torch.Tensor | None = None
         self._point_rng = torch.Generator().manual_seed(int(getattr(engine_config, "seed", 0) or 0))
         super().__init__(model_config, engine_config, *args, **kwargs)
 
@@ -131,8 +135,11 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
 
     # ------------------------------------------------------------------ forward
     def prepare_model_outputs(self, output, output_args, micro_batch, logits_processor_func):
-        model_output = FSDPEngineWithLMHead.prepare_model_outputs(self, output, output_args, micro_batch,
-                                                                  logits_processor_func)
+        if _plain_log_probs(output, output_args, micro_batch):  # verl's result without its per-token loop
+            model_output = {"log_probs": padded_sequence_log_probs(output.logits, micro_batch["input_ids"])}
+        else:
+            model_output = FSDPEngineWithLMHead.prepare_model_outputs(self, output, output_args, micro_batch,
+                                                                      logits_processor_func)
         hidden, self._hidden = self._hidden, None
         if self.has_seg_head and hidden is not None:
             model_output.update(self._mask_outputs(hidden, micro_batch))
@@ -202,6 +209,16 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
                    "sft/num_segs": float(len(ious))}
         return {_OUT_MASK_LOSS: torch.stack(losses), _OUT_METRICS: metrics}
 
+    def forward_backward_batch(self, data, loss_function, forward_only=False):
+        """verl's loop; with ``digit_weight != 1`` the ``loss_mask`` becomes the CE weights first (``token_loss.py``),
+        so verl's token normaliser (the batch's ``loss_mask`` sum) is the sum of the weights."""
+        if self.sft.digit_weight != 1.0 and "loss_mask" in data.keys():
+            if self._is_digit is None:
+                self._is_digit = digit_token_mask(self.model_config.tokenizer)
+            data["loss_mask"] = digit_loss_weights(data["input_ids"], data["loss_mask"], self._is_digit,
+                                                   self.sft.digit_weight)
+        return super().forward_backward_batch(data, loss_function, forward_only)
+
     def forward_step(self, micro_batch, loss_function, forward_only):
         if loss_function is not None and self.has_seg_head:
             loss_function = functools.partial(sft_loss_with_masks, inner=loss_function)
@@ -225,6 +242,25 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
         torch.distributed.barrier()
 
 
+def _plain_log_probs(output, output_args: dict, micro_batch) -> bool:
+    """Whether verl would compute only fp32 log-probs at temperature 1 on padded logits (``transformer_impl.py``
+    ``prepare_model_outputs``, no remove-padding, no fused kernels, no entropy/distillation outputs): then
+    :func:`~videoseg_o3_verl.sft.token_loss.padded_sequence_log_probs` gives the same values in one pass."""
+    from verl.utils import tensordict_utils as tu
+    from verl.utils.dataset.dataset_utils import DatasetPadMode
+
+    def flag(key, default=False):
+        return tu.get_non_tensor_data(data=micro_batch, key=key, default=default)
+
+    logits = getattr(output, "logits", None)
+    return (isinstance(logits, torch.Tensor) and type(logits) is torch.Tensor and logits.dtype == torch.float32
+            and logits.dim() == 3 and output_args.get("temperature_is_one", False)
+            and not flag("use_remove_padding", True) and not flag("use_fused_kernels")
+            and flag("pad_mode", DatasetPadMode.NO_PADDING) == DatasetPadMode.NO_PADDING
+            and not any(flag(k) for k in ("calculate_entropy", "calculate_sum_pi_squared", "distillation_use_topk",
+                                          "distillation_only")))
+
+
 def sft_loss_with_masks(inner, model_output: dict, data, dp_group=None):
     """verl's SFT token loss plus the mask loss, normalised like verl's per-sample losses.
 
@@ -237,7 +273,7 @@ def sft_loss_with_masks(inner, model_output: dict, data, dp_group=None):
     metrics = dict(metrics or {})
     log_probs = model_output["log_probs"]
     if log_probs.is_nested and "loss_mask" in data.keys():  # token-mean CE of this micro-batch's assistant tokens
-        targets = torch.roll(data["loss_mask"].values(), shifts=-1, dims=0).float()
+        targets = (torch.roll(data["loss_mask"].values(), shifts=-1, dims=0) > 0).float()  # plain CE (unweighted)
         metrics["sft/ce"] = float(-(log_probs.values().detach().float() * targets).sum() / targets.sum().clamp_min(1))
     loss = ce
     if mask_losses is not None and mask_losses.numel():

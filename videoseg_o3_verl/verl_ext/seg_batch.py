@@ -172,9 +172,21 @@ class FrameStore:
         return out
 
 
-def encode_frames(encoder: FrameEncoder, store: FrameStore, record: RVOSRecord, indices: list[int]) -> FrameFeatures:
-    """SAM2 features of frames of one video (frozen encoder, cached by (video, frame))."""
-    return encoder.encode(store.frames(record, indices), cache_keys=[(record.video_path, i) for i in indices])
+def encode_frames(encoder: FrameEncoder, store: FrameStore, frames: list[tuple[RVOSRecord, int]]) -> FrameFeatures:
+    """SAM2 features of ``(record, frame index)`` pairs in one batched call of the frozen encoder, cached by
+    (video, frame): only frames missing from the encoder's cache are decoded and encoded."""
+    records = {record.video_path: record for record, _ in frames}
+
+    def load(missing: list[tuple[str, int]]) -> list:
+        wanted: dict[str, list[int]] = {}
+        for path, index in missing:
+            wanted.setdefault(path, []).append(index)
+        images = {}
+        for path, indices in wanted.items():
+            images.update(zip(((path, i) for i in indices), store.frames(records[path], indices), strict=True))
+        return [images[key] for key in missing]
+
+    return encoder.encode_keys([(record.video_path, index) for record, index in frames], load)
 
 
 @dataclass
@@ -193,25 +205,24 @@ class HeadInputs:
 
 def build_head_inputs(samples: list[SampleSegs], seg_hidden: torch.Tensor, encoder: FrameEncoder, store: FrameStore,
                       with_video: bool) -> HeadInputs:
-    """Stack the decodes of every [SEG]: its keyframe, then (``with_video``) its sample's spatial frames."""
-    key_feats, video_feats, video_hidden, frames_per_seg = [], [], [], []
-    s = 0
-    for sample in samples:
-        n = len(sample.positions)
-        if n == 0:
-            continue
-        key_feats.append(encode_frames(encoder, store, sample.record, sample.keyframes))
-        spatial = sample.trajectory.spatial_frames
-        if with_video:
-            feats = encode_frames(encoder, store, sample.record, spatial)
-            for j in range(n):
-                video_feats.append(feats)
-                video_hidden.append(seg_hidden[s + j].expand(len(spatial), -1))
-        frames_per_seg.extend([len(spatial)] * n)
-        s += n
-    hidden = torch.cat([seg_hidden, *video_hidden], dim=0) if video_hidden else seg_hidden
-    return HeadInputs(hidden=hidden, features=FrameFeatures.cat(key_feats + video_feats), num_segs=s,
-                      frames_per_seg=frames_per_seg)
+    """Stack the decodes of every [SEG]: its keyframe, then (``with_video``) its sample's spatial frames.
+
+    The distinct frames of the whole micro-batch go through the encoder once (:func:`encode_frames`)."""
+    live = [s for s in samples if s.positions]
+    frames_per_seg = [len(s.trajectory.spatial_frames) for s in live for _ in s.positions]
+    decoded = [(s.record, k) for s in live for k in s.keyframes]
+    if with_video:
+        decoded += [(s.record, t) for s in live for _ in s.positions for t in s.trajectory.spatial_frames]
+    distinct = list(dict.fromkeys((record.video_path, i) for record, i in decoded))
+    row_of = {key: row for row, key in enumerate(distinct)}
+    records = {record.video_path: record for record, _ in decoded}
+    features = encode_frames(encoder, store, [(records[path], i) for path, i in distinct])
+    features = features.select([row_of[(record.video_path, i)] for record, i in decoded])
+    hidden = seg_hidden
+    if with_video and sum(frames_per_seg):
+        repeats = torch.tensor(frames_per_seg, device=seg_hidden.device)
+        hidden = torch.cat([seg_hidden, seg_hidden.repeat_interleave(repeats, dim=0)], dim=0)
+    return HeadInputs(hidden=hidden, features=features, num_segs=seg_hidden.shape[0], frames_per_seg=frames_per_seg)
 
 
 def split_head_outputs(mask_logits: torch.Tensor, inputs: HeadInputs) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -1,0 +1,112 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""The token part of the cold-start loss: digit-weighted CE through verl's own SFT loss, the digit mask of the
+tokenizer, and the one-pass log-probs against verl's padded-path ``prepare_model_outputs``."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from videoseg_o3_verl.sft.config import SFTSettings
+from videoseg_o3_verl.sft.token_loss import (
+    digit_loss_weights,
+    digit_token_mask,
+    padded_sequence_log_probs,
+    token_log_probs,
+)
+
+
+def _nested(rows, dtype=None):
+    return torch.nested.as_nested_tensor([torch.tensor(r, dtype=dtype) for r in rows], layout=torch.jagged)
+
+
+def _verl_sft_loss(log_probs, loss_mask):
+    """verl's sft_loss on one micro-batch holding the whole batch (batch_num_tokens as verl computes it)."""
+    from verl.utils import tensordict_utils as tu
+    from verl.workers.utils.losses import sft_loss
+
+    data = tu.get_tensordict(tensor_dict={"loss_mask": loss_mask}, non_tensor_dict={
+        "dp_size": 1, "batch_num_tokens": float(loss_mask.values().sum()), "pad_mode": "no_padding"})
+    loss, _ = sft_loss(config=None, model_output={"log_probs": log_probs}, data=data)
+    return float(loss)
+
+
+def test_digit_weighted_ce_hand_case():
+    # vocab: id 1 = "7" (a digit), ids 0 and 2 = text. Sequence ids [0, 1, 2, 1]; loss_mask [0, 1, 1, 1]:
+    # tokens 1, 2, 3 are trained (targets "7", text, "7"). verl aligns log_prob[t] with loss_mask[t + 1].
+    is_digit = torch.tensor([False, True, False])
+    ids = _nested([[0, 1, 2, 1]])
+    mask = _nested([[0, 1, 1, 1]], dtype=torch.long)
+    # log p of the targets: tokens 1, 2, 3 -> log_prob positions 0, 1, 2: ce = 1.0, 2.0, 4.0 (last position unused)
+    log_probs = _nested([[-1.0, -2.0, -4.0, -9.0]])
+    weights = digit_loss_weights(ids, mask, is_digit, 5.0)
+    assert weights.values().tolist() == [0.0, 5.0, 1.0, 5.0]
+    # weighted mean: (5·1 + 1·2 + 5·4) / (5 + 1 + 5) = 27 / 11
+    assert _verl_sft_loss(log_probs, weights) == pytest.approx(27 / 11, rel=1e-6)
+    # weight 1: plain token mean (1 + 2 + 4) / 3, and the weights are exactly the mask
+    plain = digit_loss_weights(ids, mask, is_digit, 1.0)
+    assert torch.equal(plain.values(), mask.values().float())
+    assert _verl_sft_loss(log_probs, plain) == pytest.approx(7 / 3, rel=1e-6)
+    assert _verl_sft_loss(log_probs, mask) == pytest.approx(7 / 3, rel=1e-6)
+
+
+def test_digit_weights_dense_layout_and_untrained_digits_stay_zero():
+    is_digit = torch.tensor([False, True])
+    weights = digit_loss_weights(torch.tensor([[1, 0, 1]]), torch.tensor([[0, 1, 1]]), is_digit, 3.0)
+    assert weights.tolist() == [[0.0, 1.0, 3.0]]
+
+
+def test_digit_token_mask_of_the_tiny_tokenizer(tiny_qwen25_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen25_path)
+    mask = digit_token_mask(tokenizer)
+    assert mask.shape == (len(tokenizer),)
+    assert sorted(tokenizer.decode([i]).strip() for i in torch.nonzero(mask).flatten().tolist()) == list("0123456789")
+    ids = tokenizer('{"start": 12, "keyframe": 3}')["input_ids"]
+    assert [tokenizer.decode([i]) for i in ids if mask[i]] == ["1", "2", "3"]
+
+
+def test_digit_weight_setting_is_validated():
+    assert SFTSettings().digit_weight == 1.0
+    with pytest.raises(ValueError, match=r"\[videoseg_o3_sft.digit_weight\]"):
+        SFTSettings(digit_weight=0.0)
+
+
+def test_token_log_probs_hand_case():
+    # logits [0, ln 3] -> probabilities 1/4, 3/4
+    logits = torch.tensor([[0.0, math.log(3.0)], [0.0, math.log(3.0)]])
+    out = token_log_probs(logits, torch.tensor([0, 1]))
+    torch.testing.assert_close(out, torch.tensor([math.log(0.25), math.log(0.75)]))
+
+
+def test_padded_log_probs_equal_verls_padded_path():
+    from verl.utils import tensordict_utils as tu
+    from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
+
+    from videoseg_o3_verl.sft.engine import _plain_log_probs
+
+    lengths, vocab = [5, 3, 7], 11
+    ids = torch.nested.as_nested_tensor([torch.randint(0, vocab, (n,)) for n in lengths], layout=torch.jagged)
+    logits = torch.randn(3, 7, vocab, requires_grad=True)
+    micro_batch = tu.get_tensordict(tensor_dict={"input_ids": ids},
+                                    non_tensor_dict={"use_remove_padding": False, "pad_mode": "no_padding"})
+    output = SimpleNamespace(logits=logits)
+    output_args = {"temperature_is_one": True, "temperature": torch.ones(3),
+                   "input_ids_rmpad_rolled": torch.roll(ids.values(), -1, 0)}
+    assert _plain_log_probs(output, output_args, micro_batch)
+    expected = FSDPEngineWithLMHead.prepare_model_outputs(None, output, output_args, micro_batch, None)["log_probs"]
+    mine = padded_sequence_log_probs(logits, ids)
+    torch.testing.assert_close(mine.values(), expected.values(), rtol=0, atol=1e-6)
+    weights = torch.rand(mine.values().shape)
+    grad_mine, = torch.autograd.grad((mine.values() * weights).sum(), logits)
+    grad_verl, = torch.autograd.grad((expected.values() * weights).sum(), logits)
+    torch.testing.assert_close(grad_mine, grad_verl, rtol=0, atol=1e-6)
+    # anything verl computes beyond fp32 log-probs at temperature 1 stays on verl's path
+    assert not _plain_log_probs(output, {**output_args, "temperature_is_one": False}, micro_batch)
+    assert not _plain_log_probs(SimpleNamespace(logits=logits.bfloat16()), output_args, micro_batch)
+    tu.assign_non_tensor(micro_batch, calculate_entropy=True)
+    assert not _plain_log_probs(output, output_args, micro_batch)
