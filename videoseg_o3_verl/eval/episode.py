@@ -1,9 +1,11 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """One inference episode (the released evaluation loop): first turn, greedy turns, `<select>` observations.
 
-The loop stops when a turn has no parsable `<select>` (an answer, garbage, bad JSON, or end < start after
-clamping) or after `max_turns` turns; a `<select>` in the last turn ends the episode too (its keyframe still
-counts for the final mask, see :func:`~videoseg_o3_verl.eval.keyframe.final_keyframe`).
+Turns are parsed with the environment's protocol (`env.mode`, `env.parser_parity`): the inference parser under
+`EnvConfig.eval()`, the RL rollout's under `EnvConfig.train()` (the learning demo). The loop stops when a turn has
+no parsable `<select>` (an answer, garbage, bad JSON, or end < start after clamping) or after `max_turns` turns;
+a `<select>` in the last turn ends the episode too (its keyframe still counts for the final mask, see
+:func:`~videoseg_o3_verl.eval.keyframe.final_keyframe`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Episode:
     """The last generation (its context is the final context of the [SEG] hidden state)."""
     messages: list[dict[str, Any]]
     """The whole conversation (images as PIL)."""
+    generations: list[Generation] = field(default_factory=list)
+    """Every turn's generation (its context gives the turn's [SEG] hidden states)."""
 
     @property
     def turn_texts(self) -> list[str]:
@@ -82,11 +86,13 @@ def run_episode(policy: Policy, video: FrameLoader, expression: str, env: EnvCon
     messages: list[dict[str, Any]] = [system_message(), {"role": "user", "content": content}]
     images = [item["image"] for item in content if item["type"] == "image"]
     turns: list[Turn] = []
+    generations: list[Generation] = []
     generation = None
     for index in range(env.max_turns):
         generation = policy.generate(messages, images, env.max_new_tokens)
+        generations.append(generation)
         messages.append({"role": "assistant", "content": turn_content(generation.text)})
-        action = parse_action(generation.text, num_frames, mode="eval")
+        action = parse_action(generation.text, num_frames, mode=env.mode, parity=env.parser_parity)
         vtg = None
         if action.start is not None and action.end is not None and action.keyframe is not None:
             vtg = {"start": action.start, "end": action.end, "keyframe": action.keyframe}
@@ -99,4 +105,4 @@ def run_episode(policy: Policy, video: FrameLoader, expression: str, env: EnvCon
         images = images + [item["image"] for item in observation if item["type"] == "image"]
         turn.shown_low_res, turn.shown_keyframe = list(seen.low_res_indices), seen.keyframe
     return Episode(initial_low_res=list(shown.low_res_indices), spatial_indices=list(shown.high_res_indices),
-                   turns=turns, final=generation, messages=messages)
+                   turns=turns, final=generation, messages=messages, generations=generations)

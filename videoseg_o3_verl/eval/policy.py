@@ -53,6 +53,9 @@ class Policy(Protocol):
     def seg_hidden(self, generation: Generation) -> torch.Tensor | None:
         ...
 
+    def turn_seg_hiddens(self, generation: Generation) -> torch.Tensor:
+        ...
+
 
 def turn_content(text: str) -> str:
     """The assistant message content of a decoded turn: `<|im_end|>` removed."""
@@ -150,6 +153,20 @@ class HFPolicy:
         position = last_seg_position(ids, self.seg_token_id)
         if position is None:
             return None
+        return self._context_hidden(generation, ids)[position].float()
+
+    @torch.inference_mode()
+    def turn_seg_hiddens(self, generation: Generation) -> torch.Tensor:
+        """[n, H] last-layer hidden states of the n [SEG] tokens the turn generated (context: the turn's prompt and
+        all its tokens, as the training forward sees a turn's [SEG]s); [0, H] without any."""
+        start = len(generation.prompt_ids)
+        positions = [start + i for i, t in enumerate(generation.token_ids) if t == self.seg_token_id]
+        if not positions:
+            return torch.zeros(0, self.hidden_size)
+        return self._context_hidden(generation, generation.prompt_ids + generation.token_ids)[positions].float()
+
+    def _context_hidden(self, generation: Generation, ids: list[int]) -> torch.Tensor:
+        """[len(ids), H] hidden states of `ids` = the generation's prompt followed by generated tokens."""
         inputs = self._inputs(generation.messages, generation.images)
         if inputs["input_ids"][0].tolist() != generation.prompt_ids:
             raise RuntimeError("re-rendering the final context gave different prompt ids than at generation")
@@ -161,4 +178,4 @@ class HFPolicy:
         self._hidden = None
         self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False, **extra)
         hidden, self._hidden = self._hidden, None
-        return hidden[0, position].float()
+        return hidden[0]
