@@ -113,6 +113,7 @@ class HFPolicy:
         # a sampled image pad would be re-expanded by the processor when the turn is re-rendered
         self.suppress_tokens = sorted(vocab[t] for t in VISION_PLACEHOLDER_TOKENS if t in vocab)
         self._hidden: torch.Tensor | None = None
+        self._last_context: tuple[Generation, list[int], torch.Tensor] | None = None
         self.model.get_decoder().norm.register_forward_hook(self._capture)  # the seg head's input in training
 
     @property
@@ -149,10 +150,12 @@ class HFPolicy:
         The context is the prompt + generated tokens without the last generated token (the released inference
         reads the hidden states that `generate` produced, which stop before the last token).
         """
-        ids = (generation.prompt_ids + generation.token_ids)[:-1]
-        position = last_seg_position(ids, self.seg_token_id)
+        ids = generation.prompt_ids + generation.token_ids
+        position = last_seg_position(ids[:-1], self.seg_token_id)
         if position is None:
             return None
+        # causal attention: the hidden states before the last token do not depend on it, so the forward over the
+        # whole turn (shared with `turn_seg_hiddens`) gives the released values
         return self._context_hidden(generation, ids)[position].float()
 
     @torch.inference_mode()
@@ -166,7 +169,10 @@ class HFPolicy:
         return self._context_hidden(generation, generation.prompt_ids + generation.token_ids)[positions].float()
 
     def _context_hidden(self, generation: Generation, ids: list[int]) -> torch.Tensor:
-        """[len(ids), H] hidden states of `ids` = the generation's prompt followed by generated tokens."""
+        """[len(ids), H] hidden states of `ids` = the generation's prompt followed by generated tokens (the last
+        result is kept: the final turn's forward serves both `seg_hidden` and `turn_seg_hiddens`)."""
+        if self._last_context is not None and self._last_context[0] is generation and self._last_context[1] == ids:
+            return self._last_context[2]
         inputs = self._inputs(generation.messages, generation.images)
         if inputs["input_ids"][0].tolist() != generation.prompt_ids:
             raise RuntimeError("re-rendering the final context gave different prompt ids than at generation")
@@ -178,4 +184,5 @@ class HFPolicy:
         self._hidden = None
         self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False, **extra)
         hidden, self._hidden = self._hidden, None
+        self._last_context = (generation, list(ids), hidden[0])
         return hidden[0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ logger = logging.getLogger(__name__)
 SEG_HEAD_SEED = 0
 """Seed of the projection built from the SAM2 checkpoint when the model directory carries no seg head."""
 
+TRACKING_CACHE_VIDEOS = 2
+"""Videos whose SAM2 backbone outputs `EvalModels.tracking` keeps (records of one video are consecutive)."""
+
 
 @dataclass
 class EvalModels:
@@ -65,6 +69,9 @@ class EvalModels:
     """Parity of the format and reward terms (`videoseg_o3.rewards.parity` of the training recipe)."""
     store: FrameStore = field(default_factory=FrameStore)
     """Decoded frames of the per-turn reward decodes."""
+    tracking: OrderedDict = field(default_factory=OrderedDict)
+    """SAM2 backbone outputs of the last videos propagated (`tracking_features`), by video: the expressions of a
+    video share them."""
 
     def __post_init__(self) -> None:
         if self.encoder is None:
@@ -149,13 +156,26 @@ def final_embedding(models: EvalModels, episode: Episode) -> torch.Tensor | None
 
 
 def predict_masks(models: EvalModels, video: Any, keyframe: int, embedding: torch.Tensor | None,
-                  size: tuple[int, int]) -> np.ndarray:
-    """[L, H, W] bool masks: SAM2 propagation from `keyframe`, all-zero without an embedding."""
-    from videoseg_reward.propagation import propagate_language
+                  size: tuple[int, int], cache_key: Any = None) -> np.ndarray:
+    """[L, H, W] bool masks: SAM2 propagation from `keyframe`, all-zero without an embedding (nothing to track).
+
+    With a `cache_key` naming the video, its frames' SAM2 backbone outputs are computed once (batched) and kept in
+    `models.tracking` for the next expression of the same video.
+    """
+    from videoseg_reward.propagation import propagate_language, tracking_features
 
     if embedding is None:
         return np.zeros((len(video), *size), dtype=bool)
-    return propagate_language(models.sam2, video, keyframe, embedding)
+    features = None
+    if cache_key is not None:
+        features = models.tracking.get(cache_key)
+        if features is None:
+            features = tracking_features(models.sam2, video)
+            models.tracking[cache_key] = features
+            while len(models.tracking) > TRACKING_CACHE_VIDEOS:
+                models.tracking.popitem(last=False)
+        models.tracking.move_to_end(cache_key)
+    return propagate_language(models.sam2, video, keyframe, embedding, features=features)
 
 
 def turn_trajectory(episode: Episode, num_frames: int) -> Trajectory:
@@ -246,12 +266,13 @@ def evaluate_record(models: EvalModels | FixedGuessModels, record: RVOSRecord, d
         policy = FixedGuessPolicy(len(video)) if fixed else models.policy
         episode = run_episode(policy, video, record.expression, models.env)
         keyframe = final_keyframe(episode.turn_texts, len(video), episode.spatial_indices)
+        ious = turn_reward_ious(models, record, episode) if record.has_ground_truth else None
         if fixed:
             masks, has_seg = models.masks(len(video), size), True
         else:
             embedding = final_embedding(models, episode)
-            masks, has_seg = predict_masks(models, video, keyframe, embedding, size), embedding is not None
-        ious = turn_reward_ious(models, record, episode) if record.has_ground_truth else None
+            key = (record.video_path, tuple(record.frame_ids))
+            masks, has_seg = predict_masks(models, video, keyframe, embedding, size, key), embedding is not None
     except (FileNotFoundError, OSError) as err:  # a frame file that cannot be read
         return {"result": _error_row(record, "frames", err), "score": None, "turns": []}
     finally:
