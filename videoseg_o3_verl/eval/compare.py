@@ -56,7 +56,8 @@ def best_variant(tables: Mapping[str, Mapping[str, Any]]) -> str:
 def evaluate_policies(policies: Mapping[str, PolicySpec | str], *, data: str, sam2: str, output_dir: str,
                       env_protocol: str = "train", env: Mapping[str, Any] | None = None, limit: int | None = None,
                       fixed_guess: bool = True, reward_parity: bool = True, n_boot: int = N_BOOT,
-                      device: str = "cpu", resume: bool = False, report_videos: int = 4) -> dict[str, Any]:
+                      device: str = "cpu", resume: bool = False, report_videos: int = 4, progress: bool = True
+                      ) -> dict[str, Any]:
     """Evaluate each policy (and the fixed guess) on the same records; write each run's files and `summary.json`.
 
     Args:
@@ -74,6 +75,7 @@ def evaluate_policies(policies: Mapping[str, PolicySpec | str], *, data: str, sa
         device: device of the models.
         resume: continue interrupted runs (`EvalConfig.resume`).
         report_videos: videos in each run's report.html.
+        progress: show each run's progress bar.
 
     Returns:
         `{"n_eval": episodes per policy, "eval": {name: M}, "fixed_guess_variant": mask of the reported baseline,
@@ -94,7 +96,8 @@ def evaluate_policies(policies: Mapping[str, PolicySpec | str], *, data: str, sa
     for name, fields in runs.items():
         config = EvalConfig(**{"model": "", **fields}, sam2=sam2, data=data, output_dir=str(root / name),
                             limit=limit, device=device, env_protocol=env_protocol, env=dict(env or {}),
-                            reward_parity=reward_parity, n_boot=n_boot, resume=resume, report_videos=report_videos)
+                            reward_parity=reward_parity, n_boot=n_boot, resume=resume, report_videos=report_videos,
+                            progress=progress)
         start = time.perf_counter()
         run_eval(config)
         wall[name] = time.perf_counter() - start

@@ -91,6 +91,8 @@ class EvalConfig:
     `videoseg_o3.rewards.parity`."""
     n_boot: int = 2000
     """Bootstrap resamples of the 95 % intervals of the per-episode metrics in metrics.json."""
+    progress: bool = True
+    """Show a progress bar (tqdm) on the console."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("hf", "vllm"):
@@ -222,10 +224,10 @@ def _check_resume(path: Path, config: EvalConfig, resuming: bool) -> None:
                          + ", ".join(f"{k}: {before.get(k)!r} -> {getattr(config, k)!r}" for k in changed))
 
 
-def _progress(total: int) -> Any:
+def _progress(total: int, enabled: bool = True) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="expr", desc="eval", dynamic_ncols=True)
+    return tqdm(total=total, unit="expr", desc="eval", dynamic_ncols=True, disable=not enabled)
 
 
 def run_eval(config: EvalConfig, *, mapper: Callable[[EvalConfig, list[RVOSRecord]], Iterable[dict]] | None = None
@@ -249,7 +251,7 @@ def run_eval(config: EvalConfig, *, mapper: Callable[[EvalConfig, list[RVOSRecor
     (out / "eval_config.json").write_text(json.dumps(asdict(config), indent=2))
     if pending:
         mapper = mapper or (_ray_map if config.num_workers != 0 else _local_map)
-        with journal.open("a", encoding="utf-8") as sink, _progress(len(pending)) as bar:
+        with journal.open("a", encoding="utf-8") as sink, _progress(len(pending), config.progress) as bar:
             for entry in mapper(config, pending):
                 sink.write(json.dumps(entry) + "\n")
                 sink.flush()
