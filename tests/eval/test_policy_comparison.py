@@ -129,3 +129,90 @@ def test_model_turn_ious_decode_each_turn_on_its_keyframe(demo):
     assert entry["metrics"]["keyframe_hit"] == 1.0 and entry["metrics"]["tiou"] == 1.0
     assert entry["metrics"]["format_valid"] == 1.0
     video.close()
+
+
+class _ByExpression:
+    """Replies by the episode's expression and turn: episodes whose query names `selector` select once, the others
+    answer at once; `generate_batch` answers a whole batch (records the batch sizes)."""
+
+    def __init__(self, hf, selector):
+        self.hf, self.selector, self.batches = hf, selector, []
+
+    def _reply(self, messages):
+        query = messages[1]["content"][-1]["text"]
+        turn = sum(1 for m in messages if m["role"] == "assistant")
+        kind = "select" if self.selector in query and turn == 0 else "answer"
+        return (f'<think>Step 1: it. Action: {kind}.</think><{kind}><VTG>{{"start": 1, "end": {3 + turn}, '
+                f'"keyframe": 2}}</VTG>, <RefSeg>[SEG]</RefSeg></{kind}>')
+
+    def generate(self, messages, images, max_new_tokens):
+        return self.generate_batch([(messages, images)], max_new_tokens)[0]
+
+    def generate_batch(self, requests, max_new_tokens):
+        from videoseg_o3_verl.eval.policy import Generation
+
+        self.batches.append(len(requests))
+        out = []
+        for messages, images in requests:
+            text = self._reply(messages)
+            out.append(Generation(text=text, prompt_ids=[], token_ids=[], images=list(images),
+                                  messages=list(messages)))
+        return out
+
+
+def test_batched_episodes_follow_each_episode_protocol(demo):
+    from videoseg_o3_verl.eval.episode import run_episodes
+
+    env = EnvConfig.train(**demo["env"])
+    records = demo["records"]
+    videos = [VideoSource.open(r.video_path, frame_ids=list(r.frame_ids) or None) for r in records]
+    policy = _ByExpression(None, records[1].expression.split()[1])   # the colour of the second query
+    episodes = run_episodes(policy, [(v, r.expression) for v, r in zip(videos, records)], env)
+    # turn 0 for all three episodes together, turn 1 only for the one that selected
+    assert policy.batches == [3, 1]
+    assert [[t.kind for t in e.turns] for e in episodes] == [["answer"], ["select", "answer"], ["answer"]]
+    selected = episodes[1]
+    assert selected.turns[0].shown_keyframe == 2 and selected.turns[0].shown_low_res == [1, 2, 3]
+    assert [m["role"] for m in selected.messages] == ["system", "user", "assistant", "user", "assistant"]
+    assert len(selected.generations[1].images) == len(selected.generations[0].images) + 4   # 3 low-res + keyframe
+    assert [m["role"] for m in episodes[0].messages] == ["system", "user", "assistant"]
+    for video in videos:
+        video.close()
+
+
+def test_batched_generation_gives_the_tokens_of_one_at_a_time(demo):
+    """Left-padded greedy batches of the tiny model: the same turns, tokens and prompts as unbatched, and the same
+    journal entries through `evaluate_records`."""
+    from videoseg_o3_verl.eval.episode import run_episodes
+    from videoseg_o3_verl.eval.predict import evaluate_records
+
+    env = EnvConfig.train(**{**demo["env"], "max_new_tokens": 24})
+    models = load_models(demo["model"], demo["sam2"], device="cpu", env=env)
+    records = demo["records"]
+    videos = [VideoSource.open(r.video_path, frame_ids=list(r.frame_ids) or None) for r in records]
+    single = [run_episode(models.policy, v, r.expression, env) for v, r in zip(videos, records)]
+    batched = run_episodes(models.policy, [(v, r.expression) for v, r in zip(videos, records)], env)
+    for a, b in zip(single, batched, strict=True):
+        assert a.turn_texts == b.turn_texts
+        assert (a.final.prompt_ids, a.final.token_ids) == (b.final.prompt_ids, b.final.token_ids)
+    for video in videos:
+        video.close()
+    one = [evaluate_record(models, r, "synthetic") for r in records]
+    together = evaluate_records(models, records, "synthetic")
+    for a, b in zip(one, together, strict=True):
+        a["result"].pop("seconds"), b["result"].pop("seconds")
+        assert a == b
+
+
+def test_eval_demo_recipe_gives_the_demo_training_environment(demo, tmp_path):
+    from types import SimpleNamespace
+
+    from videoseg_o3_verl.eval.runner import config_from_cli
+
+    args = SimpleNamespace(config_name="eval_demo", config_path=None, overrides=["eval.limit=2"], fixed_guess="full",
+                           sam2=demo["sam2"], data=demo["data"], output_dir=str(tmp_path / "out"))
+    config = config_from_cli(args)
+    assert config.environment() == EnvConfig.train(**demo["env"])
+    assert (config.fixed_guess, config.limit, config.batch_size) == ("full", 2, 32)
+    with pytest.raises(ValueError, match="env"):
+        config_from_cli(SimpleNamespace(**{**vars(args), "overrides": ["+eval.env.num_frames=3"]}))

@@ -56,8 +56,8 @@ def best_variant(tables: Mapping[str, Mapping[str, Any]]) -> str:
 def evaluate_policies(policies: Mapping[str, PolicySpec | str], *, data: str, sam2: str, output_dir: str,
                       env_protocol: str = "train", env: Mapping[str, Any] | None = None, limit: int | None = None,
                       fixed_guess: bool = True, reward_parity: bool = True, n_boot: int = N_BOOT,
-                      device: str = "cpu", resume: bool = False, report_videos: int = 4, progress: bool = True
-                      ) -> dict[str, Any]:
+                      device: str = "cpu", resume: bool = False, report_videos: int = 4, progress: bool = True,
+                      batch_size: int = 32) -> dict[str, Any]:
     """Evaluate each policy (and the fixed guess) on the same records; write each run's files and `summary.json`.
 
     Args:
@@ -76,6 +76,7 @@ def evaluate_policies(policies: Mapping[str, PolicySpec | str], *, data: str, sa
         resume: continue interrupted runs (`EvalConfig.resume`).
         report_videos: videos in each run's report.html.
         progress: show each run's progress bar.
+        batch_size: expressions whose turns are generated together (`EvalConfig.batch_size`).
 
     Returns:
         `{"n_eval": episodes per policy, "eval": {name: M}, "fixed_guess_variant": mask of the reported baseline,
@@ -97,7 +98,7 @@ def evaluate_policies(policies: Mapping[str, PolicySpec | str], *, data: str, sa
         config = EvalConfig(**{"model": "", **fields}, sam2=sam2, data=data, output_dir=str(root / name),
                             limit=limit, device=device, env_protocol=env_protocol, env=dict(env or {}),
                             reward_parity=reward_parity, n_boot=n_boot, resume=resume, report_videos=report_videos,
-                            progress=progress)
+                            progress=progress, batch_size=batch_size)
         start = time.perf_counter()
         run_eval(config)
         wall[name] = time.perf_counter() - start

@@ -114,6 +114,9 @@ class HFPolicy:
         self.suppress_tokens = sorted(vocab[t] for t in VISION_PLACEHOLDER_TOKENS if t in vocab)
         self._hidden: torch.Tensor | None = None
         self._last_context: tuple[Generation, list[int], torch.Tensor] | None = None
+        eos = self.model.generation_config.eos_token_id
+        self.end_token_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        """Tokens that end a generated turn (the checkpoint's generation config)."""
         self.model.get_decoder().norm.register_forward_hook(self._capture)  # the seg head's input in training
 
     @property
@@ -142,6 +145,34 @@ class HFPolicy:
         text = self.processor.batch_decode([new_ids], skip_special_tokens=False)[0].strip()
         return Generation(text=text, prompt_ids=prompt_ids, token_ids=new_ids, images=list(images),
                           messages=list(messages))
+
+    @torch.inference_mode()
+    def generate_batch(self, requests: list[tuple[list[dict[str, Any]], list[Image.Image]]], max_new_tokens: int
+                       ) -> list[Generation]:
+        """:meth:`generate` for several conversations in one left-padded batch (greedy: each row's tokens are the
+        ones :meth:`generate` gives it alone, up to floating-point ties); a row ends at its first end token."""
+        texts = [self.prompt_text(messages) for messages, _ in requests]
+        images = [image for _, row in requests for image in row]
+        side, self.tokenizer.padding_side = self.tokenizer.padding_side, "left"
+        try:
+            inputs = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+        finally:
+            self.tokenizer.padding_side = side
+        inputs = inputs.to(self.device)
+        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, top_p=None, top_k=None,
+                                  temperature=None, pad_token_id=self.pad_token_id, use_cache=True,
+                                  suppress_tokens=self.suppress_tokens or None)
+        width = inputs["input_ids"].shape[1]
+        generations = []
+        for row, (messages, row_images) in enumerate(requests):
+            prompt_ids = inputs["input_ids"][row][inputs["attention_mask"][row].bool()].tolist()
+            new_ids = out[row, width:].tolist()
+            end = next((i for i, t in enumerate(new_ids) if t in self.end_token_ids), None)
+            new_ids = new_ids if end is None else new_ids[: end + 1]
+            text = self.processor.batch_decode([new_ids], skip_special_tokens=False)[0].strip()
+            generations.append(Generation(text=text, prompt_ids=prompt_ids, token_ids=new_ids,
+                                          images=list(row_images), messages=list(messages)))
+        return generations
 
     @torch.inference_mode()
     def seg_hidden(self, generation: Generation) -> torch.Tensor | None:

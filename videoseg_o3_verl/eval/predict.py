@@ -28,7 +28,7 @@ from videoseg_reward.masks import encode_masks
 from videoseg_o3_verl.data.records import RVOSRecord
 from videoseg_o3_verl.env import EnvConfig
 from videoseg_o3_verl.env.prompts import SEG_TOKEN
-from videoseg_o3_verl.eval.episode import Episode, run_episode
+from videoseg_o3_verl.eval.episode import Episode, run_episode, run_episodes
 from videoseg_o3_verl.eval.episode_metrics import episode_metrics, jf_percent
 from videoseg_o3_verl.eval.fixed_guess import FixedGuessModels, FixedGuessPolicy
 from videoseg_o3_verl.eval.keyframe import final_keyframe
@@ -248,35 +248,67 @@ def evaluate_record(models: EvalModels | FixedGuessModels, record: RVOSRecord, d
         frames}`; on bad input `{"result": {"error": ..., "frames": [...]}, "score": None,
         "turns": []}`.
     """
+    return evaluate_records(models, [record], dataset)[0]
+
+
+def evaluate_records(models: EvalModels | FixedGuessModels, records: list[RVOSRecord], dataset: str | None = None
+                     ) -> list[dict[str, Any]]:
+    """:func:`evaluate_record` of several expressions whose turns are generated together (`run_episodes`); the
+    same entries as one at a time. A frame that cannot be read during the batch's episodes sends the batch back to
+    one expression at a time, so only that expression gets an error row."""
     start = time.perf_counter()
-    video = None
+    entries: list[dict[str, Any] | None] = [None] * len(records)
+    videos: dict[int, Any] = {}
+    for i, record in enumerate(records):
+        video = None
+        try:
+            video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
+            if len(video) != record.num_frames:
+                raise ValueError(f"{record.video_path} has {len(video)} frames, the record says {record.num_frames}")
+            if record.has_ground_truth:
+                record.check_masks()
+            videos[i] = video
+        except Exception as err:  # noqa: BLE001 - bad input becomes an error row
+            if video is not None:
+                video.close()
+            entries[i] = {"result": _error_row(record, "input", err), "score": None, "turns": []}
     try:
-        video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
-        if len(video) != record.num_frames:
-            raise ValueError(f"{record.video_path} has {len(video)} frames, the record says {record.num_frames}")
-        if record.has_ground_truth:
-            record.check_masks()
-    except Exception as err:  # noqa: BLE001 - bad input becomes an error row
-        if video is not None:
-            video.close()
-        return {"result": _error_row(record, "input", err), "score": None, "turns": []}
-    size = (record.height, record.width)
-    fixed = isinstance(models, FixedGuessModels)
-    try:
-        policy = FixedGuessPolicy(len(video)) if fixed else models.policy
-        episode = run_episode(policy, video, record.expression, models.env)
-        keyframe = final_keyframe(episode.turn_texts, len(video), episode.spatial_indices)
-        ious = turn_reward_ious(models, record, episode) if record.has_ground_truth else None
-        if fixed:
-            masks, has_seg = models.masks(len(video), size), True
+        items = [(videos[i], records[i].expression) for i in videos]
+        if isinstance(models, FixedGuessModels):
+            episodes = [run_episode(FixedGuessPolicy(len(video)), video, text, models.env) for video, text in items]
         else:
-            embedding = final_embedding(models, episode)
-            key = (record.video_path, tuple(record.frame_ids))
-            masks, has_seg = predict_masks(models, video, keyframe, embedding, size, key), embedding is not None
+            episodes = run_episodes(models.policy, items, models.env)
     except (FileNotFoundError, OSError) as err:  # a frame file that cannot be read
-        return {"result": _error_row(record, "frames", err), "score": None, "turns": []}
-    finally:
-        video.close()
+        for video in videos.values():
+            video.close()
+        if len(videos) > 1:
+            return [entry or evaluate_record(models, record, dataset) for entry, record in zip(entries, records)]
+        i = next(iter(videos))
+        entries[i] = {"result": _error_row(records[i], "frames", err), "score": None, "turns": []}
+        return entries
+    share = (time.perf_counter() - start) / max(len(records), 1)
+    for n, (i, video) in enumerate(videos.items()):
+        try:
+            entries[i] = _finish(models, records[i], video, episodes[n], dataset, time.perf_counter() - share)
+        except (FileNotFoundError, OSError) as err:
+            entries[i] = {"result": _error_row(records[i], "frames", err), "score": None, "turns": []}
+        finally:
+            video.close()
+    return entries
+
+
+def _finish(models: EvalModels | FixedGuessModels, record: RVOSRecord, video: VideoSource, episode: Episode,
+            dataset: str | None, start: float) -> dict[str, Any]:
+    """The entry of one expression after its episode: final masks, score row and per-episode metrics."""
+    size = (record.height, record.width)
+    keyframe = final_keyframe(episode.turn_texts, len(video), episode.spatial_indices)
+    ious = turn_reward_ious(models, record, episode) if record.has_ground_truth else None
+    if isinstance(models, FixedGuessModels):
+        masks, has_seg = models.masks(len(video), size), True
+    else:
+        embedding = final_embedding(models, episode)
+        key = (record.video_path, tuple(record.frame_ids))
+        masks, has_seg = predict_masks(models, video, keyframe, embedding, size, key), embedding is not None
     score, metrics = None, None
     if record.has_ground_truth:
         try:

@@ -93,6 +93,9 @@ class EvalConfig:
     """Bootstrap resamples of the 95 % intervals of the per-episode metrics in metrics.json."""
     progress: bool = True
     """Show a progress bar (tqdm) on the console."""
+    batch_size: int = 1
+    """Expressions whose turns the in-process HF worker generates together (left-padded batches, the same tokens
+    as one at a time); 1 = one expression at a time. Ray workers and vLLM take one expression per call."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("hf", "vllm"):
@@ -104,8 +107,10 @@ class EvalConfig:
             raise ValueError(f"[eval] fixed_guess must be one of {FIXED_GUESS_MASKS} or null, got {self.fixed_guess!r}")
         if self.env_protocol not in MODES:
             raise ValueError(f"[eval] env_protocol must be one of {MODES}, got {self.env_protocol!r}")
-        if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or self.n_boot < 1:
-            raise ValueError(f"[eval] n_boot must be an int >= 1, got {self.n_boot!r}")
+        for key in ("n_boot", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"[eval] {key} must be an int >= 1, got {value!r}")
         self.environment()  # bad env overrides fail here, naming the key
         paths = ("sam2", "data", "output_dir") if self.fixed_guess else ("model", "sam2", "data", "output_dir")
         for key in paths:
@@ -180,11 +185,14 @@ class EvalWorker:
                                       reward_parity=config.reward_parity)
 
     def evaluate(self, record_json: str) -> dict[str, Any]:
-        from videoseg_o3_verl.eval.predict import evaluate_record
+        return self.evaluate_batch([RVOSRecord.from_json(record_json)])[0]
 
-        record = RVOSRecord.from_json(record_json)
-        entry = evaluate_record(self.models, record, self.dataset)
-        return {"video": record.video_id, "expression_id": record.expression_id, **entry}
+    def evaluate_batch(self, records: list[RVOSRecord]) -> list[dict[str, Any]]:
+        """Journal entries of several records, their turns generated together (`predict.evaluate_records`)."""
+        from videoseg_o3_verl.eval.predict import evaluate_records
+
+        entries = evaluate_records(self.models, records, self.dataset)
+        return [{"video": r.video_id, "expression_id": r.expression_id, **e} for r, e in zip(records, entries)]
 
 
 def _quiet() -> None:
@@ -196,8 +204,8 @@ def _quiet() -> None:
 
 def _local_map(config: EvalConfig, records: list[RVOSRecord]) -> Iterator[dict[str, Any]]:
     worker = EvalWorker(config, device=config.device)
-    for record in records:
-        yield worker.evaluate(record.to_json())
+    for start in range(0, len(records), config.batch_size):
+        yield from worker.evaluate_batch(records[start:start + config.batch_size])
 
 
 def _ray_map(config: EvalConfig, records: list[RVOSRecord]) -> Iterator[dict[str, Any]]:
