@@ -76,13 +76,13 @@ def test_evaluate_policies_fixed_guess_and_tiny_model(demo, tmp_path):
     spec = RewardSpec.paper()
     for fill in ("empty", "full"):
         rows = result["rows"][f"fixed_guess_{fill}"]
-        for row, record in zip(rows, demo["records"]):
+        lines = (out / f"fixed_guess_{fill}" / "conversations.jsonl").read_text().splitlines()
+        for row, record, line in zip(rows, demo["records"], lines):
             existence = list(record.mask_existence)
             ious, key_iou = _expected_fixed_guess(record, fill)
-            turn = json.loads((out / f"fixed_guess_{fill}" / "conversations.jsonl").read_text().splitlines()[
-                rows.index(row)])["turns"][0]["text"]
-            total, _ = spec.compute(TrajectoryRewardInputs(turns=[turn], mask_existence=existence,
-                                                           per_round_maskious=[ious], per_round_keyframe_ious=[key_iou]))
+            inputs = TrajectoryRewardInputs(turns=[json.loads(line)["turns"][0]["text"]], mask_existence=existence,
+                                            per_round_maskious=[ious], per_round_keyframe_ious=[key_iou])
+            total, _ = spec.compute(inputs)
             assert row["format_valid"] == 1.0
             assert row["keyframe_hit"] == float(existence[4] > 0.5)
             assert row["tiou"] == pytest.approx(sum(existence) / 8)          # [0..7] vs the visible frames

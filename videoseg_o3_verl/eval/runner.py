@@ -36,8 +36,8 @@ logger = logging.getLogger(__name__)
 JOURNAL = "predictions.jsonl"
 """One JSON line per finished expression (the resume journal)."""
 
-RESUME_KEYS = ("model", "seg_head", "sam2", "data", "dataset", "dtype", "released_inputs", "fixed_guess", "env_protocol",
-               "env", "reward_parity")
+RESUME_KEYS = ("model", "seg_head", "sam2", "data", "dataset", "dtype", "released_inputs", "fixed_guess",
+               "env_protocol", "env", "reward_parity")
 """Settings a resumed run must share with the run that wrote the journal (else rows would mix two evaluations)."""
 
 
