@@ -69,9 +69,9 @@ class EvalModels:
     """Parity of the format and reward terms (`videoseg_o3.rewards.parity` of the training recipe)."""
     store: FrameStore = field(default_factory=FrameStore)
     """Decoded frames of the per-turn reward decodes."""
-    tracking: OrderedDict = field(default_factory=OrderedDict)
+    tracking: OrderedDict | None = field(default_factory=OrderedDict)
     """SAM2 backbone outputs of the last videos propagated (`tracking_features`), by video: the expressions of a
-    video share them."""
+    video share them; None encodes every frame while it is tracked."""
 
     def __post_init__(self) -> None:
         if self.encoder is None:
@@ -167,7 +167,7 @@ def predict_masks(models: EvalModels, video: Any, keyframe: int, embedding: torc
     if embedding is None:
         return np.zeros((len(video), *size), dtype=bool)
     features = None
-    if cache_key is not None:
+    if cache_key is not None and models.tracking is not None:
         features = models.tracking.get(cache_key)
         if features is None:
             features = tracking_features(models.sam2, video)
