@@ -186,9 +186,12 @@ def test_batched_generation_gives_the_tokens_of_one_at_a_time(demo):
     from videoseg_o3_verl.eval.episode import run_episodes
     from videoseg_o3_verl.eval.predict import evaluate_records
 
+    import dataclasses
+
     env = EnvConfig.train(**{**demo["env"], "max_new_tokens": 24})
     models = load_models(demo["model"], demo["sam2"], device="cpu", env=env)
-    records = demo["records"]
+    longer = dataclasses.replace(demo["records"][0], expression=demo["records"][0].expression + " that moves left")
+    records = [*demo["records"], longer]  # prompts of different lengths: the batch is padded
     videos = [VideoSource.open(r.video_path, frame_ids=list(r.frame_ids) or None) for r in records]
     single = [run_episode(models.policy, v, r.expression, env) for v, r in zip(videos, records)]
     batched = run_episodes(models.policy, [(v, r.expression) for v, r in zip(videos, records)], env)
