@@ -26,10 +26,14 @@ class DemoConfig:
     """Optimizer steps of the cold-start SFT."""
     rl_steps: int = 20
     """Training steps of the VideoSEG-O3 RL run."""
-    data_preset: str | None = "grounding"
-    """Synthetic data preset (``videoseg-o3 synthetic --preset``); None: the generator's default videos."""
-    think_style: str | None = "short"
-    """VTS-CoT reasoning template (``videoseg-o3 vts-cot --think-style``); None: the builder's default."""
+    data_preset: str = "grounding"
+    """Synthetic data preset (``videoseg-o3 synthetic --preset``)."""
+    think_style: str = "short"
+    """VTS-CoT reasoning template (``videoseg-o3 vts-cot --think-style``)."""
+    max_selects: int = 1
+    """Most ``<select>`` turns of a VTS-CoT trajectory (``videoseg-o3 vts-cot --max-selects``)."""
+    env_recipe: str = "demo_env"
+    """Environment constants shared by VTS-CoT, SFT, RL and eval (``recipes/<name>.yaml``, ``--env-file``)."""
     sft_recipe: str = "demo_coldstart"
     """SFT recipe (``recipes/<name>.yaml``)."""
     rl_recipe: str = "demo_rl"
@@ -60,6 +64,8 @@ class DemoConfig:
             raise ValueError(f"[demo] seed must be >= 0, got {self.seed}")
         if self.report_videos < 0:
             raise ValueError(f"[demo] report_videos must be >= 0, got {self.report_videos}")
-        for key in ("sft_recipe", "rl_recipe"):
+        if self.max_selects < 0:
+            raise ValueError(f"[demo] max_selects must be >= 0, got {self.max_selects}")
+        for key in ("data_preset", "think_style", "env_recipe", "sft_recipe", "rl_recipe"):
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
-                raise ValueError(f"[demo] {key} must be a recipe name, got {getattr(self, key)!r}")
+                raise ValueError(f"[demo] {key} must be a non-empty name, got {getattr(self, key)!r}")

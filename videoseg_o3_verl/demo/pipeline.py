@@ -101,11 +101,9 @@ def _count_lines(path: Path) -> int:
 
 def data_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage:
     """Training and held-out videos (disjoint seeds) with their parquet files, then the tiny models."""
-    preset = ["--preset", cfg.data_preset] if cfg.data_preset else []
-
     def synthetic(root: Path, videos: int, seed: int) -> tuple[str, ...]:
         return videoseg_cli("synthetic", "--root", str(root), "--num-videos", str(videos), "--seed", str(seed),
-                            "--parquet-dir", str(root), *preset)
+                            "--parquet-dir", str(root), "--preset", cfg.data_preset)
 
     def build_models() -> None:
         from ..model.tiny import tiny_qwen_vl, tiny_sam2
@@ -121,9 +119,12 @@ def data_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Sta
 
 
 def vts_cot_stage(cfg: DemoConfig, paths: DemoPaths) -> Stage:
-    style = ["--think-style", cfg.think_style] if cfg.think_style else []
-    return Stage("vts-cot", (videoseg_cli("vts-cot", "--data", str(paths.train_parquet), "--out",
-                                          str(paths.sft_parquet), "--seed", str(cfg.seed), *style),),
+    from ..launch import recipe_path
+
+    argv = videoseg_cli("vts-cot", "--data", str(paths.train_parquet), "--out", str(paths.sft_parquet), "--seed",
+                        str(cfg.seed), "--max-selects", str(cfg.max_selects), "--think-style", cfg.think_style,
+                        "--env-file", str(recipe_path(cfg.env_recipe)))
+    return Stage("vts-cot", (argv,),
                  total=1, unit="file", progress=lambda: int(paths.sft_parquet.is_file()))
 
 
