@@ -49,7 +49,8 @@ def _fake_stages(monkeypatch, fail: str | None = None):
 
     monkeypatch.setattr(pipeline, "data_stage", builder("data", lambda c, p: [p.train_parquet, p.heldout_parquet]))
     monkeypatch.setattr(pipeline, "vts_cot_stage", builder("vts-cot", lambda c, p: [p.sft_parquet]))
-    monkeypatch.setattr(pipeline, "sft_stage", builder("sft", lambda c, p: [p.sft_checkpoint(c.sft_steps) / "hf_policy"]))
+    monkeypatch.setattr(pipeline, "sft_stage",
+                        builder("sft", lambda c, p: [p.sft_checkpoint(c.sft_steps) / "hf_policy"]))
     monkeypatch.setattr(pipeline, "rl_stage", builder("rl", lambda c, p: [p.rl_policy(c.rl_steps)]))
     monkeypatch.setattr(pipeline, "eval_stage", builder("eval", lambda c, p: [p.eval_dir(x) for x in
                                                                               pipeline.EVAL_POLICIES]))

@@ -90,8 +90,8 @@ class Train(Subcommand):
 
 class Demo(Subcommand):
     name = "demo"
-    help = ("The learning demo on CPU: synthetic RVOS → VTS-CoT → SFT → VideoSEG-O3 RL → held-out eval of a fixed "
-            "guess, SFT and RL → summary.json and report.html (--quick: the one-minute plumbing run).")
+    help = ("The learning demo on CPU: synthetic RVOS → VTS-CoT → SFT → VideoSEG-O3 RL → held-out eval of a "
+            "fixed guess, SFT and RL → summary.json and report.html (--quick: the one-minute plumbing run).")
     SIZES = {"--seed": "seed of the data and the trainers", "--n-train": "synthetic training videos",
              "--n-eval": "held-out samples per policy", "--sft-steps": "SFT optimizer steps",
              "--rl-steps": "RL training steps"}

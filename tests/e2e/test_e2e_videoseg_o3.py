@@ -1,7 +1,7 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""VideoSEG-O3 end to end through verl's trainer on CPU (the `videoseg-o3 demo` main job): multi-turn agent loop
-with scripted selects, seg-head engine (SEG-aware calibration + aux loss), post-forward rewards, GRPO update over
-two PPO mini-batches, checkpoint save and resume, HTML report.
+"""VideoSEG-O3 end to end through verl's trainer on CPU (the `videoseg-o3 demo --quick` plumbing run): multi-turn
+agent loop with scripted selects, seg-head engine (SEG-aware calibration + aux loss), post-forward rewards, GRPO update
+over two PPO mini-batches, checkpoint save and resume, HTML report.
 
 The main run uses the paper recipes' parity switches (log-prob temperature 1 with a different rollout temperature,
 released aux-loss pooling) and the engine's test-only dump (``videoseg_o3.debug.dump_dir``) to check the calibrated
