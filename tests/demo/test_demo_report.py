@@ -16,7 +16,8 @@ from videoseg_o3_verl.demo.summary import METRICS
 SFT_ROWS = [{"step": s, "data": {"sft/ce": 3.0 / s, "sft/mask_loss": 1.0 / s, "sft/seg_iou": 0.1 * s}}
             for s in (1, 2, 3)]
 RL_ROWS = [{"step": s, "data": {"videoseg/reward/strict_format_cot": 0.5, "videoseg/reward/lr_vtg_keyframe": 0.1 * s,
-                                "videoseg/reward/total": 1.0 + s, "videoseg/avg_turns": 1.5, "videoseg/select_rate": 0.5,
+                                "videoseg/reward/total": 1.0 + s, "videoseg/avg_turns": 1.5,
+                                "videoseg/select_rate": 0.5,
                                 "videoseg/final_mask_iou": 0.2, "actor/pg_loss": -0.1, "actor/kl_loss": 0.01}}
            for s in (1, 2)] + [{"step": 2, "data": {"val-videoseg/synthetic/reward": 9.0}}]
 EVAL = {p: {m: {"mean": v, "ci95": [v - 0.05, v + 0.05]} for m in METRICS}

@@ -195,9 +195,10 @@ def report_stage(cfg: DemoConfig, paths: DemoPaths, walls: dict[str, float], sta
                  progress=lambda: int((paths.root / SUMMARY_FILE).is_file()) + int("report" in result))
 
 
-def run_demo(cfg: DemoConfig = DemoConfig()) -> int:
+def run_demo(cfg: DemoConfig | None = None) -> int:
     """The whole learning demo (module docstring); returns a process exit code (1 when a stage failed, after
     printing which one and the end of its log)."""
+    cfg = cfg or DemoConfig()
     paths = DemoPaths(Path(cfg.output_dir).resolve())
     paths.logs.mkdir(parents=True, exist_ok=True)
     (paths.root / SUMMARY_FILE).unlink(missing_ok=True)
