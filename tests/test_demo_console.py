@@ -52,7 +52,7 @@ def _fake_stages(monkeypatch, fail: str | None = None):
     monkeypatch.setattr(pipeline, "sft_stage",
                         builder("sft", lambda c, p: [p.sft_checkpoint(c.sft_steps) / "hf_policy"]))
     monkeypatch.setattr(pipeline, "rl_stage", builder("rl", lambda c, p: [p.rl_policy(c.rl_steps)]))
-    monkeypatch.setattr(pipeline, "eval_stage", builder("eval", lambda c, p: [p.eval_dir(x) for x in
+    monkeypatch.setattr(pipeline, "eval_stage", builder("eval", lambda c, p: [p.eval_dir(x) / "metrics.json" for x in
                                                                               pipeline.EVAL_POLICIES]))
     from videoseg_o3_verl.demo import report, scores
     from videoseg_o3_verl.demo.summary import METRICS
@@ -71,6 +71,8 @@ def test_learning_demo_console_budget_and_summary(tmp_path, monkeypatch, capfd):
 
     _fake_stages(monkeypatch)
     out = tmp_path / "demo"
+    (out / "rl" / "global_step_9").mkdir(parents=True)  # an earlier run's checkpoint is not resumed
+    (out / "notes.txt").write_text("mine")
     assert run_demo(DemoConfig(output_dir=str(out))) == 0
     shown = capfd.readouterr()
     lines = (shown.out + shown.err).replace("\r", "\n").splitlines()
@@ -86,6 +88,7 @@ def test_learning_demo_console_budget_and_summary(tmp_path, monkeypatch, capfd):
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["stages"]) == [*STAGE_NAMES, "report"]
     assert summary["n_eval"] == 300 and summary["wall_s"] >= sum(summary["stages"].values()) - 1e-6
+    assert not (out / "rl" / "global_step_9").exists() and (out / "notes.txt").read_text() == "mine"
 
 
 def test_learning_demo_failure_names_the_stage_and_its_log(tmp_path, monkeypatch, capfd):

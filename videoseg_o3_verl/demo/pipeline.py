@@ -17,6 +17,7 @@ ETA on the console):
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,10 @@ class DemoPaths:
     @property
     def rl_dir(self) -> Path:
         return self.root / "rl"
+
+    def outputs(self) -> list[Path]:
+        """Everything a run writes (removed before a new run: a stale checkpoint or eval journal would be resumed)."""
+        return [self.root / name for name in ("data", "sft", "rl", "eval", "logs", "summary.json", "report.html")]
 
     def metrics(self, stage: str) -> Path:
         """verl's file-tracker JSONL of a training stage."""
@@ -147,6 +152,7 @@ def rl_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage
                         f"data.val_files={paths.heldout_parquet}", f"data.seed={cfg.seed}",
                         f"trainer.total_training_steps={cfg.rl_steps}",
                         f"trainer.save_freq={cfg.rl_steps}", f"trainer.default_local_dir={paths.rl_dir}",
+                        "trainer.resume_mode=disable",
                         "actor_rollout_ref.actor.checkpoint.save_contents=[model,optimizer,extra,hf_model]",
                         f"videoseg_o3.report.samples_dir={paths.rl_dir / 'samples'}", "trainer.logger=[console,file]")
     return Stage("rl", (argv,), total=cfg.rl_steps, unit="step", progress=lambda: count_steps(metrics, RL_STEP_KEY),
@@ -200,8 +206,12 @@ def run_demo(cfg: DemoConfig | None = None) -> int:
     printing which one and the end of its log)."""
     cfg = cfg or DemoConfig()
     paths = DemoPaths(Path(cfg.output_dir).resolve())
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    (paths.root / SUMMARY_FILE).unlink(missing_ok=True)
+    for old in paths.outputs():
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
+    paths.logs.mkdir(parents=True)
     print(f"[demo] output: {paths.root}\n[demo] logs: {paths.logs}", flush=True)
     started = time.perf_counter()
     models: dict[str, str] = {}
@@ -211,7 +221,7 @@ def run_demo(cfg: DemoConfig | None = None) -> int:
             (lambda: vts_cot_stage(cfg, paths), (paths.sft_parquet,)),
             (lambda: sft_stage(cfg, paths, models), (paths.sft_checkpoint(cfg.sft_steps) / "hf_policy",)),
             (lambda: rl_stage(cfg, paths, models), (paths.rl_policy(cfg.rl_steps),)),
-            (lambda: eval_stage(cfg, paths, models), tuple(paths.eval_dir(p) for p in EVAL_POLICIES)),
+            (lambda: eval_stage(cfg, paths, models), tuple(paths.eval_dir(p) / "metrics.json" for p in EVAL_POLICIES)),
             (lambda: report_stage(cfg, paths, walls, started, result), ())]
     with console_to_log(paths.logs / "demo.log") as console:
         try:
