@@ -23,13 +23,15 @@ if TYPE_CHECKING:
 PLOTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "sft": (("SFT losses", ("sft/ce", "sft/mask_loss")),
             ("SFT mask IoU", ("sft/seg_iou",))),
-    "rl": (("RL reward terms", ("videoseg/reward/*",)),
+    "rl": (("RL reward", ("videoseg/reward/total",)),
+           ("RL reward terms", ("videoseg/reward/*",)),
            ("RL turns", ("videoseg/avg_turns",)),
            ("RL select rate", ("videoseg/select_rate",)),
            ("RL mask IoU", ("videoseg/final_mask_iou", "videoseg/final_keyframe_iou")),
            ("RL losses", ("actor/pg_loss", "actor/videoseg/aux_loss", "actor/kl_loss"))),
 }
-"""Plots per training stage: title and the metric names drawn (``prefix*``: every metric with that prefix)."""
+"""Plots per training stage: title and the metric names drawn (``prefix*``: every metric with that prefix that no
+plot of the stage names explicitly)."""
 
 POLICY_NAMES = {"fixed_guess": "fixed guess (best trivial policy)", "sft": "SFT (cold start)", "rl": "RL"}
 """Row labels of the before/after table."""
@@ -44,10 +46,11 @@ div.pair h2.policy { margin-bottom: 0; }
 
 def stage_plots(rows: Sequence[dict[str, Any]], specs: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
     """One SVG per plot spec from file-tracker rows (a plot whose metrics were never logged says "no data")."""
+    explicit = {key for _, keys in specs for key in keys if not key.endswith("*")}
     out = []
     for title, keys in specs:
-        names = [name for key in keys
-                 for name in (keys_with_prefix(rows, key[:-1]) if key.endswith("*") else [key])]
+        names = [name for key in keys for name in
+                 ([k for k in keys_with_prefix(rows, key[:-1]) if k not in explicit] if key.endswith("*") else [key])]
         out.append(line_plot({name: series(rows, name) for name in names}, title=title))
     return out
 
