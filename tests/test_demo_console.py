@@ -52,15 +52,15 @@ def _fake_stages(monkeypatch, fail: str | None = None):
     monkeypatch.setattr(pipeline, "sft_stage",
                         builder("sft", lambda c, p: [p.sft_checkpoint(c.sft_steps) / "hf_policy"]))
     monkeypatch.setattr(pipeline, "rl_stage", builder("rl", lambda c, p: [p.rl_policy(c.rl_steps)]))
-    monkeypatch.setattr(pipeline, "eval_stage", builder("eval", lambda c, p: [p.eval_dir(x) / "metrics.json" for x in
-                                                                              pipeline.EVAL_POLICIES]))
+    monkeypatch.setattr(pipeline, "eval_stage",
+                        builder("eval", lambda c, p: [p.eval_dir(r) / "metrics.json" for r in pipeline.eval_runs()]))
     from videoseg_o3_verl.demo import report, scores
-    from videoseg_o3_verl.demo.summary import METRICS
+    from videoseg_o3_verl.demo.summary import METRICS, POLICIES
 
     metrics = {m: {"mean": 0.5, "ci95": [0.4, 0.6]} for m in METRICS}
-    monkeypatch.setattr(scores, "policy_metrics", lambda eval_dir, seed: metrics)
+    monkeypatch.setattr(scores, "policy_metrics", lambda root, policies: ({p: metrics for p in POLICIES}, "full"))
     monkeypatch.setattr(report, "write_demo_report",
-                        lambda paths, cfg, evaluation: (paths.root / "report.html").write_text("<html>") and
+                        lambda paths, cfg, evaluation, fixed: (paths.root / "report.html").write_text("<html>") and
                         paths.root / "report.html")
 
 

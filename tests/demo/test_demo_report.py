@@ -65,8 +65,8 @@ def test_page_has_table_curves_and_side_by_side_trajectories(heldout):
     sft, rl = _entry(record, 0, "<think>sft turn</think>"), _entry(record, 3, "<think>rl turn</think>")
     pairs = same_samples(heldout, [sft], [rl, _entry(heldout[1], 1, "other")], count=4)
     assert [p[0].name for p in pairs] == [record.name]  # only samples both policies evaluated
-    page = render_demo_report(SFT_ROWS, RL_ROWS, EVAL, 300, pairs)
-    assert "300 held-out samples" in page
+    page = render_demo_report(SFT_ROWS, RL_ROWS, EVAL, 300, "empty", pairs)
+    assert "300 held-out samples" in page and "fixed guess (empty mask" in page
     assert "0.750 [0.700, 0.800]" in page and "0.250 [0.200, 0.300]" in page
     assert page.count("<svg") == len(PLOTS["sft"]) + len(PLOTS["rl"])
     left, right = page.index("&lt;think&gt;sft turn"), page.index("&lt;think&gt;rl turn")

@@ -38,8 +38,8 @@ class DemoConfig:
     """SFT recipe (``recipes/<name>.yaml``)."""
     rl_recipe: str = "demo_rl"
     """RL recipe (``recipes/<name>.yaml``)."""
-    eval_recipe: str | None = "eval_demo"
-    """Eval recipe (``recipes/<name>.yaml``) holding the demo's environment constants; None: the CLI defaults."""
+    eval_recipe: str = "eval_demo"
+    """Eval recipe (``recipes/<name>.yaml``): the training observations with the demo's environment constants."""
     model_hidden_size: int = 128
     """Text hidden size of the tiny random Qwen2.5-VL."""
     model_layers: int = 2
@@ -66,6 +66,6 @@ class DemoConfig:
             raise ValueError(f"[demo] report_videos must be >= 0, got {self.report_videos}")
         if self.max_selects < 0:
             raise ValueError(f"[demo] max_selects must be >= 0, got {self.max_selects}")
-        for key in ("data_preset", "think_style", "env_recipe", "sft_recipe", "rl_recipe"):
+        for key in ("data_preset", "think_style", "env_recipe", "sft_recipe", "rl_recipe", "eval_recipe"):
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
                 raise ValueError(f"[demo] {key} must be a non-empty name, got {getattr(self, key)!r}")

@@ -33,8 +33,10 @@ SFT_STEP_KEY = "sft/ce"
 """A metric every SFT training step logs (counts the steps done)."""
 RL_STEP_KEY = "actor/pg_loss"
 """A metric every RL training step logs (counts the steps done)."""
-EVAL_POLICIES = ("fixed_guess", "sft", "rl")
-"""Evaluated policies, in run order."""
+TRAINED_POLICIES = ("sft", "rl")
+"""The demo's checkpoints that are evaluated (next to the fixed guess)."""
+JOURNAL = "predictions.jsonl"
+"""The eval's journal: one line per evaluated sample (the eval stage's progress)."""
 
 
 @dataclass(frozen=True)
@@ -159,17 +161,24 @@ def rl_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage
                  env=_tracker_env(metrics))
 
 
+def eval_runs() -> tuple[str, ...]:
+    """The eval runs: each fixed-guess variant (the best is the baseline), then the SFT and RL checkpoints."""
+    from ..eval.fixed_guess import FIXED_GUESS_MASKS
+
+    return (*(f"fixed_guess_{mask}" for mask in FIXED_GUESS_MASKS), *TRAINED_POLICIES)
+
+
 def eval_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage:
-    """``videoseg-o3 eval`` of the three policies on the first ``n_eval`` held-out samples."""
-    policies = {"fixed_guess": ["--policy", "fixed_guess", "--model", models["model"]],
-                "sft": ["--model", str(paths.sft_checkpoint(cfg.sft_steps) / "hf_policy")],
-                "rl": ["--model", str(paths.rl_policy(cfg.rl_steps))]}
-    recipe = ["--config-name", cfg.eval_recipe] if cfg.eval_recipe else []
-    steps = tuple(videoseg_cli("eval", *recipe, *policies[p], "--sam2", models["sam2"], "--data",
-                               str(paths.heldout_parquet), "--limit", str(cfg.n_eval), "--output-dir",
-                               str(paths.eval_dir(p))) for p in EVAL_POLICIES)
-    return Stage("eval", steps, total=len(EVAL_POLICIES) * cfg.n_eval, unit="episode",
-                 progress=lambda: sum(_count_lines(paths.eval_dir(p) / "predictions.jsonl") for p in EVAL_POLICIES))
+    """``videoseg-o3 eval`` of every run of :func:`eval_runs` on the first ``n_eval`` held-out samples."""
+    policy = {"sft": ["--model", str(paths.sft_checkpoint(cfg.sft_steps) / "hf_policy")],
+              "rl": ["--model", str(paths.rl_policy(cfg.rl_steps))]}
+    runs = eval_runs()
+    steps = tuple(videoseg_cli("eval", "--config-name", cfg.eval_recipe,
+                               *policy.get(run, ["--fixed-guess", run.removeprefix("fixed_guess_")]),
+                               "--sam2", models["sam2"], "--data", str(paths.heldout_parquet), "--limit",
+                               str(cfg.n_eval), "--output-dir", str(paths.eval_dir(run))) for run in runs)
+    return Stage("eval", steps, total=len(runs) * cfg.n_eval, unit="episode",
+                 progress=lambda: sum(_count_lines(paths.eval_dir(run) / JOURNAL) for run in runs))
 
 
 def _tracker_env(metrics: Path) -> dict[str, str]:
@@ -191,11 +200,11 @@ def report_stage(cfg: DemoConfig, paths: DemoPaths, walls: dict[str, float], sta
     from .scores import policy_metrics
 
     def summarise() -> None:
-        result["eval"] = {p: policy_metrics(paths.eval_dir(p), seed=cfg.seed) for p in EVAL_POLICIES}
+        result["eval"], result["fixed_guess"] = policy_metrics(paths.root / "eval", TRAINED_POLICIES)
         write_summary(paths.root / SUMMARY_FILE, cfg.n_eval, time.perf_counter() - started, result["eval"], walls)
 
     def report() -> None:
-        result["report"] = write_demo_report(paths, cfg, result["eval"])
+        result["report"] = write_demo_report(paths, cfg, result["eval"], result["fixed_guess"])
 
     return Stage("report", (summarise, report), total=2, unit="file",
                  progress=lambda: int((paths.root / SUMMARY_FILE).is_file()) + int("report" in result))
@@ -221,7 +230,7 @@ def run_demo(cfg: DemoConfig | None = None) -> int:
             (lambda: vts_cot_stage(cfg, paths), (paths.sft_parquet,)),
             (lambda: sft_stage(cfg, paths, models), (paths.sft_checkpoint(cfg.sft_steps) / "hf_policy",)),
             (lambda: rl_stage(cfg, paths, models), (paths.rl_policy(cfg.rl_steps),)),
-            (lambda: eval_stage(cfg, paths, models), tuple(paths.eval_dir(p) / "metrics.json" for p in EVAL_POLICIES)),
+            (lambda: eval_stage(cfg, paths, models), tuple(paths.eval_dir(r) / "metrics.json" for r in eval_runs())),
             (lambda: report_stage(cfg, paths, walls, started, result), ())]
     with console_to_log(paths.logs / "demo.log") as console:
         try:

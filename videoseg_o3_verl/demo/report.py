@@ -33,8 +33,8 @@ PLOTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 """Plots per training stage: title and the metric names drawn (``prefix*``: every metric with that prefix that no
 plot of the stage names explicitly)."""
 
-POLICY_NAMES = {"fixed_guess": "fixed guess (best trivial policy)", "sft": "SFT (cold start)", "rl": "RL"}
-"""Row labels of the before/after table."""
+POLICY_NAMES = {"sft": "SFT (cold start)", "rl": "RL"}
+"""Row labels of the before/after table (the fixed guess's names its variant)."""
 
 _DEMO_CSS = """
 div.plots svg { margin: 4px; border: 1px solid #ddd; background: #fff; }
@@ -55,13 +55,16 @@ def stage_plots(rows: Sequence[dict[str, Any]], specs: Sequence[tuple[str, Seque
     return out
 
 
-def table_html(evaluation: Mapping[str, Mapping[str, Any]], n_eval: int) -> str:
-    """The before/after table: one row per policy, ``mean [lo, hi]`` per metric."""
+def table_html(evaluation: Mapping[str, Mapping[str, Any]], n_eval: int, fixed_guess: str) -> str:
+    """The before/after table: one row per policy, ``mean [lo, hi]`` per metric; ``fixed_guess`` names the mask of
+    the reported fixed-guess variant."""
+    names = {**POLICY_NAMES, "fixed_guess": f"fixed guess ({fixed_guess} mask: the best trivial policy)"}
     head = "".join(f"<th>{html.escape(m)}</th>" for m in METRICS)
-    body = "".join(f'<tr><td class="name">{html.escape(POLICY_NAMES[p])}</td>'
+    body = "".join(f'<tr><td class="name">{html.escape(names[p])}</td>'
                    + "".join(f"<td>{format_cell(evaluation[p][m], 1 if m == 'J&F' else 3)}</td>" for m in METRICS)
                    + "</tr>" for p in POLICIES)
-    return (f"<p>{n_eval} held-out samples (videos never seen in training); mean and 95 % bootstrap interval.</p>"
+    return (f"<p>{n_eval} held-out samples (videos never seen in training); mean and 95 % bootstrap interval. "
+            "The fixed guess answers the middle keyframe and the whole video with a constant mask.</p>"
             f'<table class="summary"><tr><th>policy</th>{head}</tr>{body}</table>')
 
 
@@ -75,11 +78,12 @@ def pair_html(record: RVOSRecord, sft_entry: dict[str, Any], rl_entry: dict[str,
 
 
 def render_demo_report(sft_rows: Sequence[dict[str, Any]], rl_rows: Sequence[dict[str, Any]],
-                       evaluation: Mapping[str, Mapping[str, Any]], n_eval: int,
+                       evaluation: Mapping[str, Mapping[str, Any]], n_eval: int, fixed_guess: str,
                        pairs: Sequence[tuple[RVOSRecord, dict[str, Any], dict[str, Any]]],
                        title: str = "VideoSEG-O3 learning demo") -> str:
     """The page as a string (see the module docstring)."""
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Held-out evaluation</h2>", table_html(evaluation, n_eval)]
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Held-out evaluation</h2>",
+            table_html(evaluation, n_eval, fixed_guess)]
     for stage, rows in (("sft", sft_rows), ("rl", rl_rows)):
         body.append(f"<h2>{stage.upper()} training curves</h2>"
                     f'<div class="plots">{"".join(stage_plots(rows, PLOTS[stage]))}</div>')
@@ -104,7 +108,8 @@ def same_samples(records: Sequence[RVOSRecord], sft_entries: Sequence[dict[str, 
     return out
 
 
-def write_demo_report(paths: DemoPaths, cfg: DemoConfig, evaluation: Mapping[str, Mapping[str, Any]]) -> Path:
+def write_demo_report(paths: DemoPaths, cfg: DemoConfig, evaluation: Mapping[str, Mapping[str, Any]],
+                      fixed_guess: str) -> Path:
     """Read the stages' outputs and write ``report.html``; returns its path."""
     from ..data.parquet import read_parquet_records
     from ..eval.runner import JOURNAL, read_journal
@@ -113,7 +118,7 @@ def write_demo_report(paths: DemoPaths, cfg: DemoConfig, evaluation: Mapping[str
     pairs = same_samples(records, read_journal(paths.eval_dir("sft") / JOURNAL),
                          read_journal(paths.eval_dir("rl") / JOURNAL), cfg.report_videos)
     text = render_demo_report(read_rows(paths.metrics("sft")), read_rows(paths.metrics("rl")), evaluation,
-                              cfg.n_eval, pairs)
+                              cfg.n_eval, fixed_guess, pairs)
     path = paths.root / "report.html"
     path.write_text(text, encoding="utf-8")
     return path
