@@ -63,6 +63,7 @@ def _entry(record, keyframe: int, text: str) -> dict:
 def test_page_has_table_curves_and_side_by_side_trajectories(heldout):
     record = heldout[0]
     sft, rl = _entry(record, 0, "<think>sft turn</think>"), _entry(record, 3, "<think>rl turn</think>")
+    rl["metrics"] = {"format_valid": 1.0, "keyframe_hit": 1.0, "tiou": 0.5, "jf": 72.25, "reward_total": 4.0}
     pairs = same_samples(heldout, [sft], [rl, _entry(heldout[1], 1, "other")], count=4)
     assert [p[0].name for p in pairs] == [record.name]  # only samples both policies evaluated
     page = render_demo_report(SFT_ROWS, RL_ROWS, EVAL, 300, "empty", pairs)
@@ -71,6 +72,7 @@ def test_page_has_table_curves_and_side_by_side_trajectories(heldout):
     assert page.count("<svg") == len(PLOTS["sft"]) + len(PLOTS["rl"])
     left, right = page.index("&lt;think&gt;sft turn"), page.index("&lt;think&gt;rl turn")
     assert page.count('<div class="pair">') == 1 and left < right  # SFT on the left, RL on the right
+    assert right > page.index("keyframe hit 1, tIoU 0.500, J&amp;F 72.2, reward 4.000") > left
     assert page.count("data:image/png;base64,") > 2 * record.num_frames  # frames shown + mask overlays inlined
     assert "(keyframe)" in page
 

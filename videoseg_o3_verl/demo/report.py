@@ -68,13 +68,30 @@ def table_html(evaluation: Mapping[str, Mapping[str, Any]], n_eval: int, fixed_g
             f'<table class="summary"><tr><th>policy</th>{head}</tr>{body}</table>')
 
 
+def episode_line(entry: dict[str, Any]) -> str:
+    """The sample's own metrics (the eval's per-episode ``metrics``), or nothing when it has none.
+
+    Example:
+        >>> episode_line({"metrics": {"format_valid": 1.0, "keyframe_hit": 0.0, "tiou": 0.25, "jf": 61.04,
+        ...                           "reward_total": 2.5}})
+        '<p>format valid 1, keyframe hit 0, tIoU 0.250, J&amp;F 61.0, reward 2.500</p>'
+    """
+    m = entry.get("metrics")
+    if not m:
+        return ""
+    return html.escape(f"format valid {m['format_valid']:.0f}, keyframe hit {m['keyframe_hit']:.0f}, "
+                       f"tIoU {m['tiou']:.3f}, J&F {m['jf']:.1f}, reward {m['reward_total']:.3f}").join(
+        ("<p>", "</p>"))
+
+
 def pair_html(record: RVOSRecord, sft_entry: dict[str, Any], rl_entry: dict[str, Any]) -> str:
     """One held-out sample under SFT (left) and RL (right)."""
     from ..eval.report import _expression_html
 
-    return ('<div class="pair">'
-            f'<div><h2 class="policy">SFT</h2>{_expression_html(record, sft_entry)}</div>'
-            f'<div><h2 class="policy">RL</h2>{_expression_html(record, rl_entry)}</div></div>')
+    sides = "".join(f'<div><h2 class="policy">{name}</h2>{episode_line(entry)}{_expression_html(record, entry)}</div>'
+                    for name, entry in (("SFT", sft_entry), ("RL", rl_entry)))
+    return f'<div class="pair">{sides}</div>'
+
 
 
 def render_demo_report(sft_rows: Sequence[dict[str, Any]], rl_rows: Sequence[dict[str, Any]],
