@@ -97,12 +97,15 @@ class Demo(Subcommand):
              "--rl-steps": "RL training steps"}
 
     def add(self, subparsers):
+        from .demo.config import DemoConfig
+
         parser = super().add(subparsers)
-        parser.add_argument("--output-dir", default="demo_output")
+        parser.add_argument("--output-dir", default=DemoConfig.output_dir)
         parser.add_argument("--quick", action="store_true",
                             help="the plumbing run instead: a few RL steps of a random model, some replies scripted")
-        for flag, text in self.SIZES.items():  # defaults: videoseg_o3_verl.demo.config.DemoConfig
-            parser.add_argument(flag, type=int, default=None, help=f"{text} (default: DemoConfig's)")
+        for flag, text in self.SIZES.items():
+            key = flag[2:].replace("-", "_")
+            parser.add_argument(flag, type=int, default=getattr(DemoConfig, key), help=f"{text} (default: %(default)s)")
         parser.add_argument("--steps", type=int, default=3, help="--quick: RL steps")
         parser.add_argument("--rollout", choices=("hf", "vllm"), default="hf",
                             help="--quick: the plugin's HF generate, or verl's vLLM (needs vLLM installed)")
@@ -118,8 +121,8 @@ class Demo(Subcommand):
                                   rollout=args.rollout)
         if args.overrides:
             raise SystemExit(f"videoseg-o3 demo: Hydra overrides {args.overrides} apply to --quick only")
-        sizes = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag in self.SIZES}
-        return run_demo(DemoConfig(output_dir=args.output_dir, **{k: v for k, v in sizes.items() if v is not None}))
+        sizes = {key: getattr(args, key) for key in (flag[2:].replace("-", "_") for flag in self.SIZES)}
+        return run_demo(DemoConfig(output_dir=args.output_dir, **sizes))
 
 
 class Eval(Subcommand):
