@@ -466,15 +466,16 @@ def test_chunking_does_not_change_results(monkeypatch):
     _assert_matches_reference(pred, gt)
 
 
-def test_disk_rectangles_cover_the_disk_exactly():
-    # Radius 8 (480x854 frames): half-widths per row 8,7,7,7,6,6,5,3,0 -> one rectangle per distinct width, as
-    # tall as the last row of that width.
-    assert packed_module.disk_rectangles(disk(8)) == [(0, 8), (3, 7), (5, 6), (6, 5), (7, 3), (8, 0)]
+def test_disk_rows_describe_the_disk_exactly():
+    # Radius 8 (480x854 frames): half-widths for |dy| = 0..8 are 8,7,7,7,6,6,5,3,0 -> width 0 at |dy| = 8,
+    # 3 at 7, 5 at 6, 6 at 4..5, 7 at 1..3, 8 at 0.
+    assert packed_module.disk_rows(disk(8)) == [(0, 8, 8), (3, 7, 7), (5, 6, 6), (6, 4, 5), (7, 1, 3), (8, 0, 0)]
     for r in range(0, 20):
-        union = np.zeros((2 * r + 1, 2 * r + 1), bool)
-        for a, w in packed_module.disk_rectangles(disk(r)):
-            union[r - a : r + a + 1, r - w : r + w + 1] = True
-        np.testing.assert_array_equal(union, disk(r))
+        rebuilt = np.zeros((2 * r + 1, 2 * r + 1), bool)
+        for w, lo, hi in packed_module.disk_rows(disk(r)):
+            for dy in range(lo, hi + 1):
+                rebuilt[r + dy, r - w : r + w + 1] = rebuilt[r - dy, r - w : r + w + 1] = True
+        np.testing.assert_array_equal(rebuilt, disk(r))
 
 
 def test_swar_popcount_matches_bitwise_count():

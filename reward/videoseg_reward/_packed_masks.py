@@ -15,11 +15,11 @@ Boundary map (the toolkit's ``seg2bmap``): with ``u = c | right`` and ``v = c & 
 of its right, lower and lower-right neighbours iff ``(u | u_below) & ~(v & v_below)``; the toolkit's last-row,
 last-column and corner rules are applied afterwards.
 
-Match count ``|B_src ∩ dilate(B_dst, disk)|``. The disk is the union of the rectangles ``[-a, a] x [-w, w]``
-where ``w`` is its half-width ``a`` rows from the centre (:func:`disk_rectangles`). The dilation by that union is
-built Horner-style from the widest rectangle inwards, ``Q ← (Q ⊕ horizontal segment) ∪ (B ⊕ [-a, a] vertical)``,
-each ``⊕`` by doubling one-sided shifts (``X | X shifted by k``): about 24 byte-array ORs for radius 8.
-Everything is exact bit arithmetic; the tests compare it with a plain per-frame implementation of the toolkit.
+Match count ``|B_src ∩ dilate(B_dst, disk)|``. Row ``dy`` of the disk is the run ``[-w, w]`` with ``w`` its
+half-width there (:func:`disk_rows`). The horizontal runs are grown from one width to the next by doubling
+one-sided shifts (``X | X shifted by k``); the rows sharing a width are consecutive, so each run is stretched over
+them once and ORed in twice (above and below the centre): 21 byte-array ORs for radius 8 instead of 196 shifted
+copies. Everything is exact bit arithmetic; the tests compare it with a plain per-frame implementation of the toolkit.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import NamedTuple
 import numpy as np
 
 _BITS = 8
-_CHUNK_BYTES = 1 << 18
-"""Frames per chunk are chosen so that one packed chunk is about this large (six of them stay in the L2 cache)."""
+_CHUNK_BYTES = 400_000
+"""Frames per chunk are chosen so that one packed chunk is about this large (measured best on 480x854 frames)."""
 
 
 class FrameCounts(NamedTuple):
@@ -88,18 +88,17 @@ def _layout(frames: int, height: int, width: int, halo: int) -> _Layout:
     return _Layout(frames, height, width, -(-height // _BITS), halo, stride)
 
 
-def disk_rectangles(footprint: np.ndarray) -> list[tuple[int, int]]:
-    """Rectangles ``(a, w)`` whose union ``∪ [-a, a] x [-w, w]`` is the (centred, row-convex) ``footprint``,
-    ``a`` ascending and ``w`` descending; ``w`` takes each distinct half-width once, ``a`` is the last row where
-    the footprint is at least that wide.
+def disk_rows(footprint: np.ndarray) -> list[tuple[int, int, int]]:
+    """The rows of a centred, row-convex footprint grouped by half-width: ``(w, lo, hi)`` means the rows
+    ``lo <= |dy| <= hi`` are the runs ``[-w, w]``; ``w`` ascending.
 
     Example:
-        >>> disk_rectangles(np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))   # the radius-1 disk
-        [(0, 1), (1, 0)]
+        >>> disk_rows(np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))   # the radius-1 disk
+        [(0, 1, 1), (1, 0, 0)]
     """
     r = footprint.shape[0] // 2
     half = [(int(np.count_nonzero(footprint[r + dy])) - 1) // 2 for dy in range(r + 1)]
-    return [(max(dy for dy in range(r + 1) if half[dy] >= w), w) for w in sorted(set(half), reverse=True)]
+    return [(w, half.index(w), r - half[::-1].index(w)) for w in sorted(set(half))]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -236,29 +235,34 @@ def _extend(x: np.ndarray, length: int, have: int, want: int, step: int, owned: 
     return x, length
 
 
-def _dilate(src: np.ndarray, rects: list[tuple[int, int]], stride: int, level_buf: np.ndarray,
-            out_buf: np.ndarray) -> tuple[np.ndarray, int]:
-    """Dilation of the packed boundary ``src`` (flat) by the union of ``rects``: ``(q, shift)`` with
-    ``q[i] = OR_{(dy, dx) in footprint} src[i + shift + dy * stride + dx]``."""
-    q, q_len, q_shift, q_owned = src, src.size, 0, False
-    level, level_len, level_rows, level_owned = src, src.size, 0, False
-    w_prev = rects[0][1]
-    for a, w in rects[1:]:
-        q, q_len = _extend(q, q_len, 0, 2 * (w_prev - w), 1, q_owned, out_buf)  # ⊕ [0, 2d] = ⊕ [-d, d] moved
-        q_owned, q_shift, w_prev = True, q_shift + w_prev - w, w
-        level, level_len = _extend(level, level_len, level_rows, 2 * a, stride, level_owned, level_buf)
-        level_owned, level_rows = level_owned or 2 * a > level_rows, 2 * a
-        level_shift = a * stride
-        if level_shift >= q_shift:  # align both on the larger shift
-            q, q_len, q_shift = q[level_shift - q_shift :], q_len - (level_shift - q_shift), level_shift
-            q_len = min(q_len, level_len)
-            np.bitwise_or(q[:q_len], level[:q_len], out=q[:q_len])
-        else:
-            lag = q_shift - level_shift
-            q_len = min(q_len, level_len - lag)
-            np.bitwise_or(q[:q_len], level[lag : lag + q_len], out=q[:q_len])
-    q, q_len = _extend(q, q_len, 0, 2 * w_prev, 1, q_owned, out_buf)
-    return q[:q_len], q_shift + w_prev
+def _dilate(src: np.ndarray, rows: list[tuple[int, int, int]], stride: int,
+            bufs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, int]:
+    """Dilation of the packed boundary ``src`` (flat) by the footprint described by ``rows`` (:func:`disk_rows`):
+    ``(q, shift)`` with ``q[i] = OR_{(dy, dx) in footprint} src[i + shift + dy * stride + dx]``.
+
+    The horizontal runs ``[0, 2w]`` are grown from one width to the next (one doubling chain); each run is then
+    stretched over its ``hi - lo + 1`` consecutive rows and ORed into the result at rows ``+lo`` and ``-hi``.
+    Every array ``x`` carries a ``shift``: its element ``i`` stands for pixel position ``i + shift``.
+    """
+    level_buf, run_buf, out_buf = bufs
+    level, level_len, level_width, level_owned = src, src.size, 0, False
+    q, q_len, q_shift, q_owned = None, 0, 0, False
+    for w, lo, hi in rows:
+        level, level_len = _extend(level, level_len, 2 * level_width, 2 * w, 1, level_owned, level_buf)
+        level_owned, level_width = level_owned or w > level_width, w
+        run, run_len = _extend(level, level_len, 0, hi - lo, stride, False, run_buf)  # rows [0, hi - lo]
+        for shift in sorted({w - lo * stride, w + hi * stride}):  # placed at rows [lo, hi] and [-hi, -lo]
+            if q is None:
+                q, q_len, q_shift = run, run_len, shift
+                continue
+            if shift > q_shift:  # align both on the larger shift
+                q, q_len, q_shift = q[shift - q_shift :], q_len - (shift - q_shift), shift
+            lag = q_shift - shift
+            q_len = min(q_len, run_len - lag)
+            target = q if q_owned else out_buf
+            np.bitwise_or(q[:q_len], run[lag : lag + q_len], out=target[:q_len])
+            q, q_owned = target, True
+    return q[:q_len], q_shift
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -286,14 +290,14 @@ def frame_counts(pred: np.ndarray, gt: np.ndarray, footprint: np.ndarray | None)
     per_chunk = max(1, _CHUNK_BYTES // (full.rows * full.stride))
     work = [np.zeros(min(per_chunk, t) * full.rows * full.stride, dtype=np.uint8) for _ in range(7)]
     counts = np.zeros((6, t), dtype=np.int64)
-    rects = None if footprint is None else disk_rectangles(footprint)
+    rows = None if footprint is None else disk_rows(footprint)
     for t0 in range(0, t, per_chunk):
         t1 = min(t0 + per_chunk, t)
-        counts[:, t0:t1] = _chunk_counts(pred[t0:t1], gt[t0:t1], full._replace(frames=t1 - t0), rects, work)
+        counts[:, t0:t1] = _chunk_counts(pred[t0:t1], gt[t0:t1], full._replace(frames=t1 - t0), rows, work)
     return FrameCounts(*counts)
 
 
-def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, rects: list[tuple[int, int]] | None,
+def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, footprint_rows: list[tuple[int, int, int]] | None,
                   work: list[np.ndarray]) -> np.ndarray:
     """``[6, frames]`` counts (the :class:`FrameCounts` fields) of one chunk."""
     counts = np.zeros((6, lay.frames), dtype=np.int64)
@@ -304,7 +308,7 @@ def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, rects: list[tu
     rows = work[6][: lay.frames * lay.band * lay.stride].reshape(lay.frames, lay.band * lay.stride)
     counts[0] = _count_frames(np.bitwise_and(pred_rows, gt_rows, out=rows))
     counts[1] = _count_frames(np.bitwise_or(pred_rows, gt_rows, out=rows))
-    if rects is None or not counts[1].any():
+    if footprint_rows is None or not counts[1].any():
         return counts
 
     # Crop the columns to those holding a pixel of either mask, plus the one on their left (a background pixel
@@ -328,10 +332,10 @@ def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, rects: list[tu
         _boundary(c, crop, x1 == lay.width, b, scratch[0][: crop.size])
     counts[2] = _count_frames(crop.interior(bounds[0]))
     counts[3] = _count_frames(crop.interior(bounds[1]))
-    level, out = scratch[0][: crop.size], scratch[1][: crop.size]
+    bufs = (scratch[0][: crop.size], scratch[1][: crop.size], packed[0])
     for k, (src, dst) in enumerate(((bounds[0], bounds[1]), (bounds[1], bounds[0]))):
         if counts[2 + k].any() and counts[3 - k].any():
-            dilated, shift = _dilate(dst, rects, crop.stride, level, out)
+            dilated, shift = _dilate(dst, footprint_rows, crop.stride, bufs)
             both = rows[:, : crop.band * crop.stride]
             np.bitwise_and(crop.interior(src), crop.interior(dilated, shift), out=both)
             counts[4 + k] = _count_frames(both)
