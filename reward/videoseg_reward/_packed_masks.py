@@ -11,8 +11,8 @@ neighbouring bands' rows (the same bytes shifted by one bit), so a vertical shif
 has to cross bits. Frames are stacked in one flat array; halos and padding keep them apart, and every shift is a
 1-D slice of it. Frames are processed in chunks small enough for the CPU cache.
 
-Boundary map (the toolkit's ``seg2bmap``): with ``u = c | right`` and ``v = c & right``, a pixel differs from one
-of its right, lower and lower-right neighbours iff ``(u | u_below) & ~(v & v_below)``; the toolkit's last-row,
+Boundary map (the toolkit's ``seg2bmap``): with ``x = c ^ right``, a pixel differs from one of its right, lower
+and lower-right neighbours iff ``x | x_below | (c ^ below)`` (four byte-array operations); the toolkit's last-row,
 last-column and corner rules are applied afterwards.
 
 Match count ``|B_src ∩ dilate(B_dst, disk)|``. Row ``dy`` of the disk is the run ``[-w, w]`` with ``w`` its
@@ -191,13 +191,14 @@ def _boundary(c: np.ndarray, lay: _Layout, last_column: bool, out: np.ndarray, t
     ``last_column``: the chunk's last column is the image's last column (the toolkit's last-column rule applies).
     """
     n, s = lay.size, lay.stride
-    u, v = out[: n - 1], tmp[: n - 1]
-    np.bitwise_or(c[:-1], c[1:], out=u)  # c | right
-    np.bitwise_and(c[:-1], c[1:], out=v)  # c & right
+    # c ^ right | c ^ below | c ^ below-right = x | y | x_below with x = c ^ right, y = c ^ below, because
+    # c ^ below-right = y ^ x_below and y | (y ^ z) = y | z.
     m = n - 1 - s
-    np.bitwise_or(u[:m], u[s : s + m], out=u[:m])  # any of the 2x2 block set
-    np.bitwise_and(v[:m], v[s : s + m], out=v[:m])  # all of it set
-    np.bitwise_xor(u[:m], v[:m], out=out[:m])  # neither all clear nor all set
+    x, y = tmp[: n - 1], out[:m]
+    np.bitwise_xor(c[:-1], c[1:], out=x)
+    np.bitwise_xor(c[:m], c[s : s + m], out=y)
+    np.bitwise_or(y, x[:m], out=y)
+    np.bitwise_or(y, x[s : s + m], out=y)
     out[m:] = 0  # the last packed row of the chunk: bottom halo, never read
 
     b3, c3 = out.reshape(lay.frames, lay.rows, s), c.reshape(lay.frames, lay.rows, s)
@@ -336,7 +337,7 @@ def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, footprint_rows
     for k, (src, dst) in enumerate(((bounds[0], bounds[1]), (bounds[1], bounds[0]))):
         if counts[2 + k].any() and counts[3 - k].any():
             dilated, shift = _dilate(dst, footprint_rows, crop.stride, bufs)
-            both = rows[:, : crop.band * crop.stride]
+            both = bufs[0][: crop.frames * crop.band * crop.stride].reshape(crop.frames, -1)  # free again
             np.bitwise_and(crop.interior(src), crop.interior(dilated, shift), out=both)
             counts[4 + k] = _count_frames(both)
     return counts
