@@ -141,6 +141,8 @@ def _fill_halos(out: np.ndarray, lay: _Layout) -> None:
             src = out[:, halo + j - m * band : halo + end - m * band]
             if abs(m) >= _BITS:
                 dst[...] = 0
+            elif m == -1:  # x << 1 as x + x: uint8 additions vectorise, uint8 left shifts do not
+                np.add(src, src, out=dst)
             elif m < 0:
                 np.left_shift(src, -m, out=dst)
             else:
