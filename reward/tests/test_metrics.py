@@ -39,6 +39,8 @@ def _assert_matches_reference(pred, gt, bound_th=0.008):
     j_ref, f_ref = ref_jf(pred, gt, bound_th)
     np.testing.assert_array_equal(j, j_ref)
     np.testing.assert_array_equal(f, f_ref)
+    np.testing.assert_array_equal(region_similarity(pred, gt), j_ref)  # the J-only path (no boundary work)
+    np.testing.assert_array_equal(boundary_f_measure(pred, gt, bound_th), f_ref)
 
 
 # --------------------------------------------------------------------------------------------------------
