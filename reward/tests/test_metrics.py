@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import videoseg_reward.metrics as metrics_module
+import videoseg_reward._packed_masks as packed_module
 from scipy import ndimage
 from videoseg_reward._davis_reference import ref_disk, ref_jf, ref_seg2bmap, ref_seg2bmap_loops
 from videoseg_reward.metrics import (
@@ -34,10 +34,13 @@ def _square(h, w, y0, y1, x0, x1):
 
 
 def _assert_matches_reference(pred, gt, bound_th=0.008):
+    """Per-frame J and F equal the plain reference EXACTLY (same integer counts, same float formulas)."""
     j, f = jf_per_frame(pred, gt, bound_th)
     j_ref, f_ref = ref_jf(pred, gt, bound_th)
-    np.testing.assert_allclose(j, j_ref, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(f, f_ref, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(j, j_ref)
+    np.testing.assert_array_equal(f, f_ref)
+    np.testing.assert_array_equal(region_similarity(pred, gt), j_ref)  # the J-only path (no boundary work)
+    np.testing.assert_array_equal(boundary_f_measure(pred, gt, bound_th), f_ref)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -380,7 +383,7 @@ def _small_object(h, w, y0, y1, x0, x1):
     return m
 
 
-# Each frame pair exercises one crop edge case of the bounding-box fast path: small objects far from the border,
+# Each frame pair exercises one edge case of the column crop: small objects far from the border,
 # objects touching each border and corner (the toolkit's last-row/last-column overrides apply inside the crop),
 # all-ones frames (no boundary at all), empty frames and one-sided empty frames, single pixels in the corners.
 _CROP_CASES = [
@@ -413,9 +416,9 @@ def test_bounding_box_fast_path_is_exact_at_borders_and_empty_frames(case):
     assert j_all[case] == j[0] and f_all[case] == f[0]
 
 
-def test_boundary_map_of_a_crop_equals_the_full_frame_map():
-    # Every boundary pixel of the full-frame map lies in the one-pixel-grown union box, and the crop's map equals
-    # the full map there (checked on random small objects at random positions, including the borders).
+def test_small_objects_anywhere_match_the_reference():
+    # Random small objects at random positions (touching every border, cropped to a few columns) in frames of
+    # random size, so every band/halo/crop combination of the packed layout is met.
     rng = np.random.default_rng(11)
     for _ in range(50):
         h, w = rng.integers(1, 30, size=2)
@@ -424,15 +427,62 @@ def test_boundary_map_of_a_crop_equals_the_full_frame_map():
         for m in (p, g):
             y0, x0 = rng.integers(0, h), rng.integers(0, w)
             m[0, y0 : y0 + rng.integers(1, 8), x0 : x0 + rng.integers(1, 8)] = rng.random() < 0.9
-        (box,) = metrics_module._union_boxes(p, g)
-        for m in (p, g):
-            full = ref_seg2bmap(m[0])
-            if box is None:
-                assert not full.any()
-                continue
-            inside = np.zeros_like(full)
-            inside[box.y0 : box.y1, box.x0 : box.x1] = True
-            assert not (full & ~inside).any()
-            crop = seg2bmap(m[0, box.y0 : box.y1, box.x0 : box.x1])[0]
-            np.testing.assert_array_equal(crop, full[box.y0 : box.y1, box.x0 : box.x1])
+        np.testing.assert_array_equal(seg2bmap(p)[0], ref_seg2bmap(p[0]))
         _assert_matches_reference(p, g)
+        _assert_matches_reference(p, g, bound_th=int(rng.integers(1, 12)))
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 300), (2, 300, 7), (3, 8, 8), (2, 9, 17), (1, 2, 200), (2, 61, 3)])
+def test_non_square_frames_and_band_edges(shape):
+    # Heights below, at and just above a multiple of 8 (the packed layout cuts a frame into 8 bands of
+    # ceil(H / 8) rows), very wide and very tall frames; radii larger than a band (halo rows from 2+ bands away).
+    rng = np.random.default_rng(sum(shape))
+    t, h, w = shape
+    for bound_th in (0.008, 0.1, 3, 20):
+        _assert_matches_reference(_blobs(rng, t, h, w), _blobs(rng, t, h, w), bound_th)
+        _assert_matches_reference(rng.random(shape) > 0.6, rng.random(shape) > 0.4, bound_th)
+
+
+def test_many_components_and_single_pixels():
+    # Checkerboard-like noise: thousands of tiny components; isolated single pixels at random places.
+    rng = np.random.default_rng(5)
+    noise = rng.random((3, 48, 64)) > 0.5
+    pixels = np.zeros((3, 48, 64), bool)
+    pixels[:, rng.integers(0, 48, 30), rng.integers(0, 64, 30)] = True
+    for bound_th in (0.008, 2, 6):
+        _assert_matches_reference(noise, pixels, bound_th)
+        _assert_matches_reference(pixels, np.roll(pixels, 2, axis=1), bound_th)
+
+
+def test_chunking_does_not_change_results(monkeypatch):
+    # Frames are processed in cache-sized chunks; one frame per chunk gives the same per-frame values as all
+    # frames in one chunk (no frame leaks into its neighbour through halos or padding).
+    rng = np.random.default_rng(3)
+    pred, gt = _blobs(rng, 9, 40, 56), _blobs(rng, 9, 40, 56)
+    pred[4] = False  # an empty frame between full chunks
+    j_one, f_one = jf_per_frame(pred, gt)
+    monkeypatch.setattr(packed_module, "_CHUNK_BYTES", 1)
+    j_each, f_each = jf_per_frame(pred, gt)
+    np.testing.assert_array_equal(j_one, j_each)
+    np.testing.assert_array_equal(f_one, f_each)
+    _assert_matches_reference(pred, gt)
+
+
+def test_disk_rows_describe_the_disk_exactly():
+    # Radius 8 (480x854 frames): half-widths for |dy| = 0..8 are 8,7,7,7,6,6,5,3,0 -> width 0 at |dy| = 8,
+    # 3 at 7, 5 at 6, 6 at 4..5, 7 at 1..3, 8 at 0.
+    assert packed_module.disk_rows(disk(8)) == [(0, 8, 8), (3, 7, 7), (5, 6, 6), (6, 4, 5), (7, 1, 3), (8, 0, 0)]
+    for r in range(0, 20):
+        rebuilt = np.zeros((2 * r + 1, 2 * r + 1), bool)
+        for w, lo, hi in packed_module.disk_rows(disk(r)):
+            for dy in range(lo, hi + 1):
+                rebuilt[r + dy, r - w : r + w + 1] = rebuilt[r - dy, r - w : r + w + 1] = True
+        np.testing.assert_array_equal(rebuilt, disk(r))
+
+
+def test_swar_popcount_matches_bitwise_count():
+    # The NumPy < 2.0 fallback: bits set per uint64 word.
+    words = np.random.default_rng(0).integers(0, 2**63, 1000, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    words[:3] = [0, 2**64 - 1, 2**63]
+    expected = [bin(int(x)).count("1") for x in words]
+    assert packed_module._swar_popcount(words).tolist() == expected

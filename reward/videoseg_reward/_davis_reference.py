@@ -5,7 +5,7 @@ against the official library calls instead, which need OpenCV and scikit-image).
 Written for obviousness, not speed: one frame at a time, the boundary map built with explicit shifted copies,
 the disk built from its definition, and the tolerance test done with an explicit binary dilation
 (``scipy.ndimage.binary_dilation``, equivalent to ``cv2.dilate`` with a 0 border). The fast implementation in
-:mod:`videoseg_reward.metrics` must agree with this module to 1e-9.
+:mod:`videoseg_reward.metrics` must agree with this module exactly.
 """
 
 from __future__ import annotations

@@ -14,17 +14,13 @@ Definitions (identical to the DAVIS toolkit as used by the ReVOS/Sa2VA evaluatio
   no-pred/GT-boundary → ``P=1, R=0``; pred/no-GT → ``P=0, R=1``; neither → ``P=R=1``; ``F = 2PR/(P+R)``
   (``0`` when ``P+R = 0``).
 
-Bounding boxes. Nothing outside the union of both masks can add to ``J`` or hold a boundary pixel except a one-pixel
-margin above and left of it, so each frame is cropped to that union's bounding box grown by one pixel
-(:func:`_union_boxes`) before any full-resolution work; small objects cost in proportion to their box, not the frame.
-
-Fast path for F. A boundary pixel ``p`` of one map lies in the disk dilation of the other map ``B`` iff some
-pixel ``q`` of ``B`` has ``|p - q|² <= r²``. Instead of dilating two full-resolution images per frame, the
-boundary pixels of all frames are collected as sorted integer keys and, for each row offset ``dy`` in
-``[-r, r]``, one ``searchsorted`` tells whether a pixel of ``B`` lies within the horizontal half-width
-``isqrt(r² - dy²)`` (see :func:`_count_within`). Everything is integer arithmetic, so the counts equal those of
-the dilation-based definition exactly; the tests check this against the plain per-frame reference
-:mod:`videoseg_reward._davis_reference`.
+Implementation. All counts come from :mod:`videoseg_reward._packed_masks`: the masks are packed 8 pixels per
+byte (8 horizontal bands of a frame share a byte), boundary maps are computed with byte-wise logic, and the disk
+dilation is assembled from its rows' horizontal runs with about twenty shifted ORs of the packed boundary map
+(21 for radius 8), chunk by chunk of frames; columns holding no pixel of either mask are cropped. Everything is
+exact integer arithmetic, so the values equal the toolkit's to the last bit; the tests check this against the
+plain per-frame reference :mod:`videoseg_reward._davis_reference`, and ``benchmarks/jf_bench.py`` against the
+official library calls.
 """
 
 from __future__ import annotations
@@ -33,6 +29,8 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from videoseg_reward._packed_masks import boundary_maps, frame_counts
 
 DEFAULT_BOUND_TH = 0.008
 """DAVIS boundary tolerance as a fraction of the image diagonal."""
@@ -182,59 +180,16 @@ def region_similarity(pred: Any, gt: Any) -> np.ndarray:
         [0.5]
     """
     p, g = _pair(pred, gt)
-    return _region_similarity(p, g)
+    counts = frame_counts(p, g, None)
+    return _region_similarity(counts.inter, counts.union)
 
 
-def _region_similarity(p: np.ndarray, g: np.ndarray, boxes: list[_Box | None] | None = None) -> np.ndarray:
-    """Per-frame J counted inside each frame's union bounding box (nothing outside it is foreground)."""
-    if boxes is None:
-        boxes = _union_boxes(p, g)
-    out = np.ones(p.shape[0], dtype=np.float64)
-    for t, box in enumerate(boxes):
-        if box is None:  # empty union: J = 1
-            continue
-        pc, gc = p[t, box.y0 : box.y1, box.x0 : box.x1], g[t, box.y0 : box.y1, box.x0 : box.x1]
-        out[t] = np.count_nonzero(pc & gc) / np.count_nonzero(pc | gc)
+def _region_similarity(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """``J`` from per-frame intersection and union counts (``1`` where the union is empty)."""
+    out = np.ones(inter.shape, dtype=np.float64)
+    nz = union > 0
+    out[nz] = inter[nz] / union[nz]
     return out
-
-
-class _Box(NamedTuple):
-    """Crop ``[y0, y1) x [x0, x1)`` of one frame: the union bounding box of both masks grown by one pixel on each
-    side (clipped to the image). Every boundary pixel of either mask lies inside it (see :func:`_union_boxes`)."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-
-
-def _union_boxes(p: np.ndarray, g: np.ndarray) -> list[_Box | None]:
-    """Per frame, the one-pixel-grown bounding box of ``p | g`` (``None`` where both masks are empty).
-
-    Found from the row projections of the whole stack and the column projections of the occupied rows (``any``
-    along one axis), which is cheaper than any full-frame binary operation. The one-pixel margin matters only
-    above and left of the box: a background pixel there is a boundary pixel when its bottom/right neighbour is
-    foreground. The margin row below (column right of) the box is all background with background neighbours, so
-    the toolkit's last-row (last-column) override, which :func:`_seg2bmap` applies to the crop's last row
-    (column), gives ``False`` there as the full-frame map does; when the crop reaches the image's last row
-    (column), the override is the toolkit's own.
-    """
-    _, h, w = p.shape
-    rows = p.any(axis=2)
-    rows |= g.any(axis=2)
-    boxes: list[_Box | None] = []
-    for t, row in enumerate(rows):
-        ys = np.flatnonzero(row)
-        if ys.size == 0:
-            boxes.append(None)
-            continue
-        band = slice(int(ys[0]), int(ys[-1]) + 1)  # the column projection only needs the occupied rows
-        col = p[t, band].any(axis=0)
-        col |= g[t, band].any(axis=0)
-        xs = np.flatnonzero(col)
-        boxes.append(_Box(max(int(ys[0]) - 1, 0), min(int(ys[-1]) + 2, h), max(int(xs[0]) - 1, 0),
-                          min(int(xs[-1]) + 2, w)))
-    return boxes
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -255,101 +210,7 @@ def seg2bmap(mask: Any) -> np.ndarray:
         >>> seg2bmap(m)[0].astype(int).tolist()
         [[1, 1, 1, 0], [1, 0, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]]
     """
-    return _seg2bmap(binarize_masks(mask))
-
-
-def _seg2bmap(seg: np.ndarray) -> np.ndarray:
-    """Batched boundary map of a ``[T, H, W]`` bool array (the toolkit's rules, computed on views).
-
-    Interior pixel ``(y, x)`` (``y < H-1``, ``x < W-1``): ``c != right or c != down or c != down-right``.
-    Last row: ``c != right``; last column: ``c != down``; bottom-right corner: False.
-    """
-    b = np.empty_like(seg)
-    c = seg[:, :-1, :-1]
-    inner = b[:, :-1, :-1]
-    np.not_equal(c, seg[:, :-1, 1:], out=inner)
-    inner |= c != seg[:, 1:, :-1]
-    inner |= c != seg[:, 1:, 1:]
-    np.not_equal(seg[:, -1, :-1], seg[:, -1, 1:], out=b[:, -1, :-1])
-    np.not_equal(seg[:, :-1, -1], seg[:, 1:, -1], out=b[:, :-1, -1])
-    b[:, -1, -1] = False
-    return b
-
-
-class _Points(NamedTuple):
-    """Boundary pixels of all frames, sorted by ``(t, y, x)``; every field is ``[N] int64``."""
-
-    t: np.ndarray
-    y: np.ndarray
-    x: np.ndarray
-    key: np.ndarray
-    """``(t * (H + r) + y) * (W + r + 1) + x``: row-major index in a frame stack padded by ``r`` empty rows
-    below each frame and ``r + 1`` empty columns right of each row."""
-
-
-def _boundary_points(mask: np.ndarray, boxes: list[_Box | None], radius: int) -> _Points:
-    """Boundary pixels of every frame of ``mask`` ``[T, H, W]``, computed by :func:`_seg2bmap` on the crops."""
-    _, h, w = mask.shape
-    ts, ys, xs = [], [], []
-    for t, box in enumerate(boxes):
-        if box is None:
-            continue
-        bmap = _seg2bmap(mask[t, box.y0 : box.y1, box.x0 : box.x1][None])[0]
-        y, x = np.divmod(np.flatnonzero(bmap), box.x1 - box.x0)  # row-major, so (y, x) comes out sorted
-        ts.append(np.full(len(y), t, dtype=np.int64))
-        ys.append(y + box.y0)
-        xs.append(x + box.x0)
-    if not ts:
-        empty = np.zeros(0, dtype=np.int64)
-        return _Points(empty, empty, empty, empty)
-    t, y, x = np.concatenate(ts), np.concatenate(ys), np.concatenate(xs)
-    key = (t * (h + radius) + y) * (w + radius + 1) + x
-    return _Points(t, y, x, key)
-
-
-def _count_within(src: _Points, dst: _Points, radius: int, shape: tuple[int, int, int]) -> np.ndarray:
-    """Per frame, how many ``src`` points have a ``dst`` point of the same frame within Euclidean ``radius``.
-
-    Equals ``|B_src ∩ dilate(B_dst, disk(radius))|`` per frame, computed exactly with integer arithmetic:
-
-    1. ``|q - p|² <= r²`` iff for ``dy = q_y - p_y`` in ``[-r, r]``: ``|q_x - p_x| <= w(dy) = isqrt(r² - dy²)``.
-    2. In the padded key layout the dst points of row ``p_y + dy`` with ``|q_x - p_x| <= w`` are exactly the dst
-       keys in ``[key_p + dy·Wp - w, key_p + dy·Wp + w]``: ``p_x - w >= -r`` only reaches the previous row's
-       ``r + 1`` empty padding columns, ``p_x + w <= W - 1 + r`` stays inside the row, and rows ``p_y + dy``
-       outside ``[0, H)`` are the ``r`` empty padding rows of this or the previous frame. One ``searchsorted``
-       per ``dy`` answers "is there a key in that range".
-    3. Pre-filter (exact, only skips work): with blocks of ``r + 1`` pixels, a dst point within ``r`` lies in
-       one of the 3x3 blocks around the src point's block, so src points with no dst point there are unmatched.
-    """
-    n_frames, h, w = shape
-    if len(src.key) == 0 or len(dst.key) == 0:
-        return np.zeros(n_frames, dtype=np.int64)
-    blk = radius + 1
-    occ = np.zeros((n_frames, -(-h // blk) + 2, -(-w // blk) + 2), dtype=bool)
-    occ[dst.t, dst.y // blk + 1, dst.x // blk + 1] = True
-    rows = occ.copy()
-    rows[:, 1:] |= occ[:, :-1]
-    rows[:, :-1] |= occ[:, 1:]
-    near = rows.copy()
-    near[:, :, 1:] |= rows[:, :, :-1]
-    near[:, :, :-1] |= rows[:, :, 1:]
-    cand = near[src.t, src.y // blk + 1, src.x // blk + 1]
-
-    keys, frames = src.key[cand], src.t[cand]
-    n_candidates = np.bincount(frames, minlength=n_frames)
-    row_stride = w + radius + 1
-    n_dst = len(dst.key)
-    for dy in sorted(range(-radius, radius + 1), key=abs):  # small |dy| first: most matches leave early
-        half = math.isqrt(radius * radius - dy * dy)
-        lo = keys + (dy * row_stride - half)
-        idx = np.searchsorted(dst.key, lo)
-        np.minimum(idx, n_dst - 1, out=idx)
-        gap = dst.key[idx] - lo  # < 0 only when every dst key is < lo
-        unmatched = (gap < 0) | (gap > 2 * half)
-        keys, frames = keys[unmatched], frames[unmatched]
-        if len(keys) == 0:
-            break
-    return (n_candidates - np.bincount(frames, minlength=n_frames)).astype(np.int64)
+    return boundary_maps(binarize_masks(mask))
 
 
 def boundary_precision_recall(
@@ -366,24 +227,16 @@ def boundary_precision_recall(
         ``(precision [T] float64, recall [T] float64)``.
     """
     p, g = _pair(pred, gt)
-    return _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th))
+    counts = frame_counts(p, g, disk(bound_pix(p.shape[1], p.shape[2], bound_th)))
+    return _precision_recall(counts.n_pred, counts.n_gt, counts.match_pred, counts.match_gt)
 
 
-def _boundary_pr(
-    p: np.ndarray, g: np.ndarray, radius: int, boxes: list[_Box | None] | None = None
+def _precision_recall(
+    n_p: np.ndarray, n_g: np.ndarray, match_p: np.ndarray, match_g: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    n_frames = p.shape[0]
-    if boxes is None:
-        boxes = _union_boxes(p, g)
-    pts_p = _boundary_points(p, boxes, radius)
-    pts_g = _boundary_points(g, boxes, radius)
-    n_p = np.bincount(pts_p.t, minlength=n_frames)
-    n_g = np.bincount(pts_g.t, minlength=n_frames)
-    match_p = _count_within(pts_p, pts_g, radius, p.shape)  # |B_P ∩ dil(B_G)|
-    match_g = _count_within(pts_g, pts_p, radius, p.shape)  # |B_G ∩ dil(B_P)|
-
-    precision = np.empty(n_frames, dtype=np.float64)
-    recall = np.empty(n_frames, dtype=np.float64)
+    """Precision ``|B_P ∩ dil(B_G)| / |B_P|`` and recall ``|B_G ∩ dil(B_P)| / |B_G|`` from per-frame counts."""
+    precision = np.empty(n_p.shape, dtype=np.float64)
+    recall = np.empty(n_p.shape, dtype=np.float64)
     both = (n_p > 0) & (n_g > 0)
     precision[both] = match_p[both] / n_p[both]
     recall[both] = match_g[both] / n_g[both]
@@ -421,18 +274,15 @@ def boundary_f_measure(pred: Any, gt: Any, bound_th: float = DEFAULT_BOUND_TH) -
         >>> boundary_f_measure(m, m).tolist(), boundary_f_measure(m, np.zeros_like(m)).tolist()
         ([1.0], [0.0])
     """
-    p, g = _pair(pred, gt)
-    precision, recall = _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th))
-    return _f_from_pr(precision, recall)
+    return _f_from_pr(*boundary_precision_recall(pred, gt, bound_th))
 
 
 def jf_per_frame(pred: Any, gt: Any, bound_th: float = DEFAULT_BOUND_TH) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame ``(J [T], F [T])`` float64 arrays (inputs as in :func:`region_similarity`)."""
     p, g = _pair(pred, gt)
-    boxes = _union_boxes(p, g)
-    j = _region_similarity(p, g, boxes)
-    precision, recall = _boundary_pr(p, g, bound_pix(p.shape[1], p.shape[2], bound_th), boxes)
-    return j, _f_from_pr(precision, recall)
+    counts = frame_counts(p, g, disk(bound_pix(p.shape[1], p.shape[2], bound_th)))
+    precision, recall = _precision_recall(counts.n_pred, counts.n_gt, counts.match_pred, counts.match_gt)
+    return _region_similarity(counts.inter, counts.union), _f_from_pr(precision, recall)
 
 
 def jf_score(pred: Any, gt: Any, bound_th: float = DEFAULT_BOUND_TH) -> JFScore:

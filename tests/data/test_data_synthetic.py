@@ -235,3 +235,53 @@ def test_make_synthetic_cli(tmp_path, capsys):
     assert "wrote 40 frames" in capsys.readouterr().out  # 2 splits x 2 videos x 10 frames
     assert {r.video_id for r in read_parquet_records(tmp_path / "pq" / "valid.parquet")} == {
         "synthetic_valid_0000", "synthetic_valid_0001"}
+
+
+# ------------------------------------------------------------------------------------------ grounding preset
+def test_grounding_preset_is_the_learnable_colour_task(tmp_path):
+    """3 still squares of distinct saturated colours, one per 28-px quadrant of a 56x56 frame, each visible in its
+    own 2-frame window only; one expression per object naming its colour; masks exact; black background."""
+    from videoseg_o3_verl.data.synthetic import GROUNDING_COLOURS
+
+    generate_synthetic_dataset(tmp_path, num_videos=6, seed=5, preset="grounding")
+    sidecar = json.loads((tmp_path / "synthetic_objects_train.json").read_text())["videos"]
+    meta = json.loads((tmp_path / "meta_expressions_train_.json").read_text())["videos"]
+    records = convert_dataset("synthetic", str(tmp_path), split="train")
+    assert len(sidecar) == 6 and len(records) == 18
+    for vid, info in sidecar.items():
+        objects = info["objects"]
+        assert len(objects) == 3 and len({o["colour"] for o in objects}) == 3
+        assert {e["exp"] for e in meta[vid]["expressions"].values()} == {f"the {o['colour']} object" for o in objects}
+        frames = np.stack([np.array(Image.open(tmp_path / "JPEGImages" / vid / f"{t:05d}.jpg")) for t in range(8)])
+        assert frames.shape == (8, 56, 56, 3)
+        quadrants = set()
+        for o in objects:
+            assert sum(o["existence"]) == 2 and o["last"] == o["first"] + 1
+            assert o["existence"] == [int(o["first"] <= t <= o["last"]) for t in range(8)]
+        for r in (r for r in records if r.video_id == vid):
+            obj = next(o for o in objects if r.expression == f"the {o['colour']} object")
+            assert list(r.mask_existence) == obj["existence"]
+            mask = r.decode_mask(obj["first"])
+            ys, xs = np.nonzero(mask)
+            quadrant = (int(ys.min()) // 28, int(xs.min()) // 28)
+            assert quadrant == (int(ys.max()) // 28, int(xs.max()) // 28)  # inside one quadrant (one visual token)
+            quadrants.add(quadrant)
+            side, height = int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+            assert 20 <= side <= 28 and abs(height - side) <= 1 and mask.sum() == side * height  # a solid square
+            colour = np.array(GROUNDING_COLOURS[obj["colour"]])
+            pixels = frames[obj["first"]][mask].astype(int)
+            assert np.abs(pixels.mean(0) - colour).max() < 25  # JPEG keeps the saturated colour
+        assert len(quadrants) == 3
+        union = np.zeros((8, 56, 56), bool)
+        for r in (r for r in records if r.video_id == vid):
+            union |= np.stack([r.decode_mask(t) for t in range(8)])
+        assert np.median(frames[~union]) == 0  # black background (JPEG rings only at the square edges)
+
+
+def test_grounding_preset_defaults_and_bad_sizes(tmp_path):
+    generate_synthetic_dataset(tmp_path / "a", num_videos=1, preset="grounding")
+    assert len(list((tmp_path / "a" / "JPEGImages" / "synthetic_train_0000").iterdir())) == 8
+    with pytest.raises(ValueError, match="preset must be one of"):
+        generate_synthetic_dataset(tmp_path / "b", preset="stripes")
+    with pytest.raises(ValueError, match="grounding preset needs"):
+        generate_synthetic_dataset(tmp_path / "c", preset="grounding", height=12, width=12)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -220,3 +221,41 @@ def test_records_without_a_visible_target_are_skipped_and_counted(built, tmp_pat
     result = build_vts_cot(tmp_path / "rl.parquet", tmp_path / "sft.parquet")
     assert result.num_rows == 1
     assert result.skipped == {"target never visible": 1, "no ground truth": 1}
+
+
+def test_short_think_style_on_the_grounding_preset(tmp_path):
+    """The compact trace spells the visible frames, then the action; it earns the full format rewards; the demo's
+    env file gives 8 + 2 frames of 56x56 px."""
+    generate_synthetic_dataset(tmp_path / "g", seed=2, num_videos=3, preset="grounding")
+    convert_to_parquet("synthetic", tmp_path / "g", tmp_path / "rl.parquet")
+    env_file = Path(__file__).resolve().parents[2] / "recipes" / "demo_env.yaml"
+    assert vts_cot_main(["--data", str(tmp_path / "rl.parquet"), "--out", str(tmp_path / "sft.parquet"),
+                         "--max-selects", "1", "--think-style", "short", "--env-file", str(env_file)]) == 0
+    frame = pd.read_parquet(tmp_path / "sft.parquet")
+    assert len(frame) == 9
+    for _, row in frame.iterrows():
+        record = record_from_extra_info(row["extra_info"])
+        visible = [t for t, v in enumerate(record.mask_existence) if v]
+        first, last = visible[0], visible[-1]
+        assert last == first + 1
+        turns = _assistant(row)
+        assert turns[-1] == (f"<think>Step 1: seen in {first}, {last}. Step 2: frame {first}. Step 3: it matches the "
+                             f"query. Action: answer.</think><answer><VTG>{{\"start\": {first}, \"end\": {last}, "
+                             f"\"keyframe\": {first}}}</VTG>, <RefSeg>[SEG]</RefSeg></answer>")
+        assert strict_format_cot(turns) == 1.0 and step_format_cot(turns) == 1.0
+        sizes = {Image.open(io.BytesIO(image["bytes"])).size for image in row["images"]}
+        assert sizes == {(56, 56)} and row["messages"][1]["content"].count("<image>") == 10
+    with pytest.raises(SystemExit):
+        vts_cot_main(["--data", str(tmp_path / "rl.parquet"), "--out", str(tmp_path / "x.parquet"),
+                      "--think-style", "long"])
+
+
+def test_env_file_rejects_unknown_keys(tmp_path):
+    from videoseg_o3_verl.env import load_env_overrides
+
+    (tmp_path / "env.yaml").write_text("num_low_res: 8\nnum_frames: 3\n")
+    with pytest.raises(ValueError, match=r"env.yaml: unknown EnvConfig field\(s\) \['num_frames'\]"):
+        load_env_overrides(tmp_path / "env.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(ValueError, match="must hold a mapping"):
+        load_env_overrides(tmp_path / "list.yaml")

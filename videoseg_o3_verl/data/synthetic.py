@@ -13,7 +13,14 @@ byte-identical files):
 - object 0 is visible in the whole video; others may leave early, enter late, or be visible only in the middle.
   Later objects are drawn over earlier ones, and masks are the exact VISIBLE pixels (occlusion included).
 
-Expressions are derived from the exact masks and kept only when they pick out a unique target:
+The ``grounding`` preset (``preset="grounding"``; the learning demo's task) is built so that a tiny policy can
+learn where to look: a black background; 3 solid squares in distinct saturated colours, each inside its own
+quadrant of the frame (with 56×56 frames a quadrant is one 28-px merged visual token of Qwen-VL); every object is
+visible in its own short window (2 frames) only, so a fixed guess of the keyframe or interval scores low; one
+expression per object, naming its colour ("the red object").
+
+Expressions of the default ``shapes`` preset are derived from the exact masks and kept only when they pick out a
+unique target:
 - referring (`type_id` 0): "the red square" (+ " moving left" when the object keeps one direction while
   visible), "the yellow shape" (its colour is unique but its shape is not), "all the circles" (several
   objects), "the shape moving up" (unique direction);
@@ -52,6 +59,31 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 
 SHAPES = ("circle", "square", "triangle")
 """Object shapes."""
+
+GROUNDING_COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255),
+}
+"""Saturated colours of the ``grounding`` preset (RGB)."""
+
+PRESETS = ("shapes", "grounding")
+"""Content presets: moving shapes with referring/reasoning queries, or the learnable colour-grounding task."""
+
+PRESET_DEFAULTS: dict[str, dict[str, int]] = {
+    "shapes": {"num_frames": 24, "height": 96, "width": 128, "noise": 6},
+    "grounding": {"num_frames": 8, "height": 56, "width": 56, "noise": 0},
+}
+"""Default video size and noise per preset (``grounding``: 56×56 frames = 4 merged visual tokens per frame)."""
+
+GROUNDING_OBJECTS = 3
+"""Objects per ``grounding`` video (one per quadrant, a fourth quadrant stays empty)."""
+
+GROUNDING_WINDOW = 2
+"""Frames in which each object of a ``grounding`` video is visible."""
 
 LAYOUTS = ("revos", "mevis")
 """On-disk layouts `generate_synthetic_dataset` can write."""
@@ -214,16 +246,50 @@ def _make_objects(rng: np.random.Generator, t_len: int, h: int, w: int, next_ann
     return objects
 
 
+def _make_grounding_objects(rng: np.random.Generator, t_len: int, h: int, w: int,
+                            next_anno: int) -> list[SyntheticObject]:
+    """``GROUNDING_OBJECTS`` still squares, distinct saturated colours, one per quadrant, each visible in its own
+    ``GROUNDING_WINDOW``-frame window; anno_ids from `next_anno` on."""
+    cell_h, cell_w = h // 2, w // 2
+    colours = rng.choice(len(GROUNDING_COLOURS), size=GROUNDING_OBJECTS, replace=False)
+    quadrants = rng.choice(4, size=GROUNDING_OBJECTS, replace=False)
+    objects = []
+    for k, (c, q) in enumerate(zip(colours.tolist(), quadrants.tolist(), strict=True)):
+        half = rng.uniform(0.36, 0.48) * min(cell_h, cell_w)  # square side ~72-97 % of a quadrant (20-28 px of 28)
+        top, left = (q // 2) * cell_h, (q % 2) * cell_w
+        cx = rng.uniform(left + half, left + cell_w - 1 - half)
+        cy = rng.uniform(top + half, top + cell_h - 1 - half)
+        first = int(rng.integers(0, t_len - GROUNDING_WINDOW + 1))
+        objects.append(SyntheticObject(
+            obj_id=k + 1, anno_id=next_anno + k, colour=list(GROUNDING_COLOURS)[c], shape="square",
+            radius=float(half / 0.85), speed=0.0, centres=np.tile([cx, cy], (t_len, 1)), first=first,
+            last=first + GROUNDING_WINDOW - 1, direction=None,
+        ))
+    return objects
+
+
+def grounding_expressions(objects: Sequence[SyntheticObject], exist: np.ndarray) -> list[dict[str, Any]]:
+    """One colour expression per visible object of a ``grounding`` video: ``"the red object"``."""
+    return [{"exp": f"the {o.colour} object", "obj_ids": [o.obj_id], "type_id": 0, "kind": "colour"}
+            for i, o in enumerate(objects) if exist[i].any()]
+
+
 def render_video(
-    rng: np.random.Generator, objects: Sequence[SyntheticObject], t_len: int, h: int, w: int, noise: int
+    rng: np.random.Generator, objects: Sequence[SyntheticObject], t_len: int, h: int, w: int, noise: int,
+    palette: dict[str, tuple[int, int, int]] | None = None, background: tuple[int, int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a video.
+    """Draw a video (``palette``: colour names to RGB, default `COLOURS`; ``background``: a fixed RGB colour instead
+    of a random light one).
 
     Returns:
         frames: [T, H, W, 3] uint8.
         labels: [T, H, W] int8, 0 background, k = obj_id of the visible (top-most) object.
     """
-    bg = np.clip(rng.integers(150, 200) + rng.integers(-15, 16, size=3), 0, 255)
+    palette = palette or COLOURS
+    if background is None:
+        bg = np.clip(rng.integers(150, 200) + rng.integers(-15, 16, size=3), 0, 255)
+    else:
+        bg = np.array(background)
     frames = np.empty((t_len, h, w, 3), dtype=np.uint8)
     labels = np.zeros((t_len, h, w), dtype=np.int8)
     for t in range(t_len):
@@ -231,7 +297,7 @@ def render_video(
         for obj in objects:
             if obj.first <= t <= obj.last:
                 ys, xs, m = _shape_mask(obj, t, h, w)
-                frame[ys, xs][m] = COLOURS[obj.colour]
+                frame[ys, xs][m] = palette[obj.colour]
                 labels[t, ys, xs][m] = obj.obj_id
         frames[t] = frame
     return frames, labels
@@ -314,21 +380,23 @@ def _write_json(path: str, obj: Any) -> str:
 def generate_synthetic_dataset(
     root: str | os.PathLike,
     num_videos: int = 8,
-    num_frames: int = 24,
-    height: int = 96,
-    width: int = 128,
+    num_frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
     seed: int = 0,
     layout: str = "revos",
     splits: Sequence[str] = ("train",),
     jpeg_quality: int = 90,
-    noise: int = 6,
+    noise: int | None = None,
+    preset: str = "shapes",
 ) -> SyntheticDataset:
     """Write a synthetic RVOS dataset in the ReVOS or MeViS layout (see the module docstring).
 
     Args:
         root: output folder (created; existing files with the same names are overwritten).
         num_videos: videos per split.
-        num_frames: frames per video (T >= 2; partial visibility needs T >= 8).
+        num_frames: frames per video (T >= 2; partial visibility needs T >= 8); None = the preset's default
+            (`PRESET_DEFAULTS`, like `height`, `width` and `noise`).
         height: frame height H (>= 8).
         width: frame width W (>= 8).
         seed: seed of everything; the same arguments give byte-identical annotation files.
@@ -337,9 +405,21 @@ def generate_synthetic_dataset(
         splits: split names; each gets `num_videos` videos.
         jpeg_quality: PIL JPEG quality of the frames.
         noise: background noise amplitude (uniform integers in [-noise, noise]).
+        preset: "shapes" (moving shapes, referring and reasoning queries) or "grounding" (the demo's learnable
+            colour-grounding task).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    defaults = PRESET_DEFAULTS[preset]
+    num_frames = defaults["num_frames"] if num_frames is None else num_frames
+    height = defaults["height"] if height is None else height
+    width = defaults["width"] if width is None else width
+    noise = defaults["noise"] if noise is None else noise
+    if preset == "grounding" and (num_frames < GROUNDING_WINDOW or min(height, width) < 16):
+        raise ValueError(f"the grounding preset needs num_frames >= {GROUNDING_WINDOW} and frames of at least "
+                         f"16x16 px, got {num_frames} frames of {height}x{width}")
     for arg, value, low in (("num_videos", num_videos, 1), ("num_frames", num_frames, 2), ("height", height, 8),
                             ("width", width, 8), ("noise", noise, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -360,9 +440,14 @@ def generate_synthetic_dataset(
         for v_idx in range(num_videos):
             rng = np.random.default_rng([seed, s_idx, v_idx])
             vid = f"synthetic_{split}_{v_idx:04d}"
-            objects = _make_objects(rng, num_frames, height, width, next_anno)
+            if preset == "grounding":
+                objects = _make_grounding_objects(rng, num_frames, height, width, next_anno)
+                frames, labels = render_video(rng, objects, num_frames, height, width, noise,
+                                              palette=GROUNDING_COLOURS, background=(0, 0, 0))
+            else:
+                objects = _make_objects(rng, num_frames, height, width, next_anno)
+                frames, labels = render_video(rng, objects, num_frames, height, width, noise)
             next_anno += len(objects)
-            frames, labels = render_video(rng, objects, num_frames, height, width, noise)
             frame_ids = [f"{t:05d}" for t in range(num_frames)]
             frame_dir = os.path.join(base, "JPEGImages", vid)
             os.makedirs(frame_dir, exist_ok=True)
@@ -378,7 +463,7 @@ def generate_synthetic_dataset(
                     rles.append(encode_mask(m) if exist[i, t] else None)
                 mask_dict[str(obj.anno_id)] = rles
             foreground[vid] = {"masks_rle": [encode_mask(labels[t] > 0) for t in range(num_frames)]}
-            exps = make_expressions(objects, exist)
+            exps = (grounding_expressions if preset == "grounding" else make_expressions)(objects, exist)
             total_exps += len(exps)
             anno_of = {o.obj_id: o.anno_id for o in objects}
             videos[vid] = {

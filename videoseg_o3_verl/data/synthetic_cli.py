@@ -19,16 +19,20 @@ import time
 from tqdm import tqdm
 
 from videoseg_o3_verl.data.parquet import convert_to_parquet
-from videoseg_o3_verl.data.synthetic import LAYOUTS, generate_synthetic_dataset
+from videoseg_o3_verl.data.synthetic import LAYOUTS, PRESET_DEFAULTS, PRESETS, generate_synthetic_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="output folder")
     parser.add_argument("--num-videos", type=int, default=8, help="videos per split")
-    parser.add_argument("--num-frames", type=int, default=24, help="frames per video")
-    parser.add_argument("--height", type=int, default=96, help="frame height in pixels")
-    parser.add_argument("--width", type=int, default=128, help="frame width in pixels")
+    parser.add_argument("--preset", choices=PRESETS, default="shapes",
+                        help="content: moving shapes with referring/reasoning queries, or the demo's learnable "
+                             "colour-grounding task")
+    sizes = ", ".join(f"{p}: {d['num_frames']} frames of {d['height']}x{d['width']}" for p, d in PRESET_DEFAULTS.items())
+    parser.add_argument("--num-frames", type=int, default=None, help=f"frames per video (default per preset: {sizes})")
+    parser.add_argument("--height", type=int, default=None, help="frame height in pixels (default per preset)")
+    parser.add_argument("--width", type=int, default=None, help="frame width in pixels (default per preset)")
     parser.add_argument("--seed", type=int, default=0, help="seed (same seed = identical files)")
     parser.add_argument("--layout", choices=LAYOUTS, default="revos", help="on-disk layout")
     parser.add_argument("--splits", default="train", help="comma-separated split names")
@@ -51,9 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         layout=args.layout,
         splits=splits,
         jpeg_quality=args.jpeg_quality,
+        preset=args.preset,
     )
     elapsed = time.perf_counter() - start
-    frames = len(splits) * args.num_videos * args.num_frames
+    frames = len(splits) * args.num_videos * (args.num_frames or PRESET_DEFAULTS[args.preset]["num_frames"])
     print(f"wrote {frames} frames, {info.num_expressions} expressions to {info.root} in {elapsed:.2f} s "
           f"({frames / max(elapsed, 1e-9):.0f} frames/s)")
     if args.parquet_dir is not None:

@@ -279,6 +279,22 @@ def think_text(record: RVOSRecord, plan: TurnPlan, shown: Sequence[int], rng: np
     return " ".join((step1, step2, step3, action))
 
 
+THINK_STYLES = ("full", "short")
+"""Reasoning styles: ``full`` = the phrased trace above; ``short`` = :func:`short_think_text` (tiny policies)."""
+
+
+def short_think_text(record: RVOSRecord, plan: TurnPlan, shown: Sequence[int]) -> str:
+    """The compact trace for tiny policies (the learning demo): the same four steps, one fixed phrasing, the
+    visible frames spelled out first so that the action's numbers follow from them.
+
+    Example (target visible in frames 3-4, all 8 frames shown, answer 3-4 with keyframe 3):
+        ``Step 1: seen in 3, 4. Step 2: frame 3. Step 3: it matches the query. Action: answer.``
+    """
+    visible = [t for t in sorted(set(int(i) for i in shown)) if record.mask_existence[t]]
+    seen = ", ".join(str(t) for t in visible) if visible else "none"
+    return f"Step 1: seen in {seen}. Step 2: frame {plan.keyframe}. Step 3: it matches the query. Action: {plan.kind}."
+
+
 def turn_text(think: str, plan: TurnPlan) -> str:
     """``<think>…</think><select|answer><VTG>{…}</VTG>, <RefSeg>[SEG]</RefSeg></select|answer>``."""
     for tag in ("<think>", "</think>", "<select>", "</select>", "<answer>", "</answer>", "<VTG>", "<RefSeg>"):
@@ -337,7 +353,8 @@ class SFTSample:
 
 
 def build_trajectory(record: RVOSRecord, video, env: EnvConfig, rng: np.random.Generator,
-                     max_selects: int = MAX_SELECTS, rewriter: Rewriter | None = None) -> SFTSample:
+                     max_selects: int = MAX_SELECTS, rewriter: Rewriter | None = None,
+                     think_style: str = "full") -> SFTSample:
     """The VTS-CoT trajectory of one record, its observations rendered by the RL environment.
 
     Args:
@@ -347,7 +364,10 @@ def build_trajectory(record: RVOSRecord, video, env: EnvConfig, rng: np.random.G
         rng: randomness of the plan and of the phrasing.
         max_selects: most ``<select>`` turns (0–2, and < ``env.max_turns``).
         rewriter: optional hook rewriting each turn's reasoning text.
+        think_style: ``full`` (phrased trace) or ``short`` (:func:`short_think_text`).
     """
+    if think_style not in THINK_STYLES:
+        raise ValueError(f"think_style must be one of {THINK_STYLES}, got {think_style!r}")
     if len(video) != record.num_frames:
         raise ValueError(f"{record.name}: the video has {len(video)} frames, the record {record.num_frames}")
     plans = plan_trajectory(record, rng, min(max_selects, env.max_turns - 1))
@@ -356,7 +376,7 @@ def build_trajectory(record: RVOSRecord, video, env: EnvConfig, rng: np.random.G
     messages = [system_message(), {"role": "user", "content": content_to_text(content, images)}]
     seen = list(shown.low_res_indices) + list(shown.high_res_indices)
     for turn, plan in enumerate(plans):
-        think = think_text(record, plan, seen, rng)
+        think = think_text(record, plan, seen, rng) if think_style == "full" else short_think_text(record, plan, seen)
         if rewriter is not None:
             shown_so_far = sorted(set(seen))
             context = {"expression": record.expression, "turn": turn, "action": asdict(plan), "shown": shown_so_far,
@@ -406,7 +426,7 @@ def write_sft_parquet(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike
 
 def build_vts_cot(data: str | os.PathLike, out: str | os.PathLike, *, seed: int = 0, max_selects: int = MAX_SELECTS,
                   env: EnvConfig | None = None, rewriter: Rewriter | None = None, limit: int | None = None,
-                  progress: Callable[..., Iterable[Any]] | None = None) -> BuildResult:
+                  progress: Callable[..., Iterable[Any]] | None = None, think_style: str = "full") -> BuildResult:
     """Build VTS-CoT trajectories for every record of an RL parquet (the ``videoseg-o3 vts-cot`` verb).
 
     Records without ground truth, whose target is never visible, or with a single frame are skipped (counted in
@@ -431,7 +451,8 @@ def build_vts_cot(data: str | os.PathLike, out: str | os.PathLike, *, seed: int 
             skipped[reason] = skipped.get(reason, 0) + 1
             continue
         video = VideoSource.open(record.video_path, frame_ids=list(record.frame_ids) or None)
-        sample = build_trajectory(record, video, env, np.random.default_rng([seed, i]), max_selects, rewriter)
+        sample = build_trajectory(record, video, env, np.random.default_rng([seed, i]), max_selects, rewriter,
+                                  think_style)
         n = len(sample.assistant_turns)
         turns[n] = turns.get(n, 0) + 1
         rows.append(sample.to_row(len(rows)))

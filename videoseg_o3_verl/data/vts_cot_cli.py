@@ -15,8 +15,8 @@ import sys
 
 from tqdm import tqdm
 
-from videoseg_o3_verl.data.vts_cot import MAX_SELECTS, build_vts_cot
-from videoseg_o3_verl.env import EnvConfig
+from videoseg_o3_verl.data.vts_cot import MAX_SELECTS, THINK_STYLES, build_vts_cot
+from videoseg_o3_verl.env import EnvConfig, load_env_overrides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the plans and the reasoning phrasing")
     parser.add_argument("--max-selects", type=int, default=MAX_SELECTS, help="most <select> turns per trajectory")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N records")
+    parser.add_argument("--think-style", choices=THINK_STYLES, default="full",
+                        help="reasoning text: the phrased trace, or the compact one for tiny policies (the demo)")
+    parser.add_argument("--env-file", default=None,
+                        help="YAML mapping of EnvConfig overrides (the RL run's `videoseg_o3.env`, e.g. "
+                             "recipes/demo_env.yaml), applied to the train preset")
     parser.add_argument("--patch-factor", type=int, default=None,
                         help="smart_resize factor of the policy's processor (28 Qwen2.5-VL, 32 Qwen3-VL); default: "
                              "read from --model, else 28")
@@ -56,7 +61,8 @@ def patch_factor_of(model: str | None, given: int | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    env = EnvConfig.train(patch_factor=patch_factor_of(args.model, args.patch_factor))
+    overrides = load_env_overrides(args.env_file) if args.env_file else {}
+    env = EnvConfig.train(**{"patch_factor": patch_factor_of(args.model, args.patch_factor), **overrides})
     if args.released:
         if not args.mask_file or not args.frames_dir:
             raise SystemExit("--released needs --mask-file and --frames-dir")
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out}: {n} trajectories (released VTS-CoT, parity={not args.no_parity})")
         return 0
     result = build_vts_cot(args.data, args.out, seed=args.seed, max_selects=args.max_selects, env=env,
-                           limit=args.limit, progress=tqdm)
+                           limit=args.limit, progress=tqdm, think_style=args.think_style)
     print(f"{result.path}: {result.num_rows} trajectories; turns {json.dumps(result.turn_histogram)}; "
           f"skipped {json.dumps(result.skipped)}")
     return 0

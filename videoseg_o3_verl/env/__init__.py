@@ -11,7 +11,7 @@ from videoseg_o3_verl.env.actions import (
     parse_action,
     should_continue,
 )
-from videoseg_o3_verl.env.config import MODES, EnvConfig
+from videoseg_o3_verl.env.config import MODES, EnvConfig, load_env_overrides
 from videoseg_o3_verl.env.frames import initial_frame_indices, sample_interval_frames
 from videoseg_o3_verl.env.observation import (
     FrameLoader,
@@ -23,6 +23,7 @@ from videoseg_o3_verl.env.observation import (
 )
 
 __all__ = [
+    "load_env_overrides",
     "MODES",
     "REASON_END_BEFORE_START",
     "REASON_NO_ACTION",

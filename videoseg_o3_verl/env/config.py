@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 MODES = ("train", "eval")
 """Environment variants: the RL rollout protocol and the benchmark inference protocol."""
@@ -185,3 +186,23 @@ RELEASED_EVAL_INPUTS = dict(
     initial_resize="limit", index_style="numpy", observation_query="sentence", fetch_image_snap=True
 )
 """The `EnvConfig` fields that reproduce the released eval's model inputs (the `EnvConfig.eval()` default)."""
+
+
+def load_env_overrides(path: str | os.PathLike) -> dict[str, Any]:
+    """`EnvConfig` overrides from a YAML mapping (e.g. ``recipes/demo_env.yaml``, the block a recipe puts under
+    ``videoseg_o3.env``), so that data building, training and evaluation share one file.
+
+    Raises:
+        ValueError: the file is not a mapping, or names a key that is not an `EnvConfig` field.
+    """
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        values = yaml.safe_load(f) or {}
+    name = os.path.basename(os.fspath(path))
+    if not isinstance(values, dict):
+        raise ValueError(f"{name} must hold a mapping of EnvConfig fields, got {type(values).__name__}")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(EnvConfig)})
+    if unknown:
+        raise ValueError(f"{name}: unknown EnvConfig field(s) {unknown}")
+    return dict(values)
