@@ -16,7 +16,7 @@ from videoseg_o3_verl import register
 from videoseg_o3_verl.launch import compose_recipe
 from videoseg_o3_verl.sft.config import SFTSettings
 
-RECIPES = ("coldstart_tiny_cpu", "coldstart_qwen3vl_2b", "coldstart_qwen3vl_4b")
+RECIPES = ("coldstart_tiny_cpu", "coldstart_qwen3vl_2b", "coldstart_qwen3vl_4b", "demo_coldstart")
 FILLS = ["model.path=/m", "videoseg_o3.sam2.checkpoint=/s.pt", "data.train_files=/d.parquet"]
 
 
@@ -59,3 +59,14 @@ def test_gpu_recipes_carry_the_released_cold_start(name):
 def test_unfilled_placeholder_names_the_key():
     cfg = compose_recipe("coldstart_tiny_cpu", FILLS[:2])
     assert OmegaConf.is_missing(cfg.data, "train_files")
+
+
+def test_demo_recipe_carries_the_demo_settings():
+    cfg = compose_recipe("demo_coldstart", FILLS)
+    assert (cfg.data.train_batch_size, cfg.data.micro_batch_size_per_gpu) == (16, 16)
+    assert (cfg.optim.lr, list(cfg.optim.betas), cfg.optim.weight_decay, cfg.optim.clip_grad) == (2e-3, [0.9, 0.98],
+                                                                                                  0.01, 1.0)
+    assert (cfg.optim.lr_scheduler_type, cfg.optim.lr_warmup_steps) == ("constant", 30)
+    assert dict(cfg.engine.mixed_precision) == {"param_dtype": "fp32", "reduce_dtype": "fp32", "buffer_dtype": "fp32"}
+    assert cfg.videoseg_o3_sft.digit_weight == 5.0 and cfg.videoseg_o3_sft.bce_weight > 0
+    assert cfg.videoseg_o3.sam2.image_size == 128 and cfg.videoseg_o3.seg_head.frame_cache_size >= 2048
