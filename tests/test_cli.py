@@ -13,5 +13,5 @@ def test_demo_import_error_surfaces_instead_of_running_the_smoke(monkeypatch):
     monkeypatch.setattr(cli.Smoke, "run", lambda self, args: ran.append(args) or 0)
     monkeypatch.setitem(sys.modules, "videoseg_o3_verl.demo", None)  # `from .demo import ...` raises ImportError
     with pytest.raises(ImportError):
-        cli.main(["demo", "--steps", "1"])
+        cli.main(["demo", "--quick", "--steps", "1"])
     assert ran == []  # the plain GRPO smoke was not run in its place

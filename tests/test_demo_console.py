@@ -26,3 +26,77 @@ def test_console_to_log_captures_process_and_children(tmp_path, capfd):
         assert text in logged
     assert "progress row" not in logged
     assert log_tail(log, 2) == "child process\nchild err"
+
+
+# ---- the learning demo's console: one line per stage, the table, the paths; the stages' output in their logs ----
+
+STAGE_NAMES = ("data", "vts-cot", "sft", "rl", "eval")
+
+
+def _fake_stages(monkeypatch, fail: str | None = None):
+    """Each stage: a subprocess printing 300 lines (like verl and Ray) and writing what the next stage checks."""
+    from videoseg_o3_verl.demo import pipeline
+    from videoseg_o3_verl.demo.stages import Stage
+
+    def fake(name, outputs):
+        code = ("import pathlib, sys\nfor i in range(300):\n    print('noise', i); print('err', i, file=sys.stderr)\n"
+                + "".join(f"pathlib.Path({str(p)!r}).mkdir(parents=True, exist_ok=True)\n" for p in outputs)
+                + ("raise SystemExit(2)\n" if name == fail else ""))
+        return Stage(name, ((sys.executable, "-c", code),), total=1, unit="step", progress=lambda: 0)
+
+    def builder(name, outputs_of):
+        return lambda cfg, paths, *rest: fake(name, outputs_of(cfg, paths))
+
+    monkeypatch.setattr(pipeline, "data_stage", builder("data", lambda c, p: [p.train_parquet, p.heldout_parquet]))
+    monkeypatch.setattr(pipeline, "vts_cot_stage", builder("vts-cot", lambda c, p: [p.sft_parquet]))
+    monkeypatch.setattr(pipeline, "sft_stage",
+                        builder("sft", lambda c, p: [p.sft_checkpoint(c.sft_steps) / "hf_policy"]))
+    monkeypatch.setattr(pipeline, "rl_stage", builder("rl", lambda c, p: [p.rl_policy(c.rl_steps)]))
+    monkeypatch.setattr(pipeline, "eval_stage",
+                        builder("eval", lambda c, p: [p.eval_dir(r) / "metrics.json" for r in pipeline.eval_runs()]))
+    from videoseg_o3_verl.demo import report, scores
+    from videoseg_o3_verl.demo.summary import METRICS, POLICIES
+
+    metrics = {m: {"mean": 0.5, "ci95": [0.4, 0.6]} for m in METRICS}
+    monkeypatch.setattr(scores, "policy_metrics", lambda root, policies: ({p: metrics for p in POLICIES}, "full"))
+    monkeypatch.setattr(report, "write_demo_report",
+                        lambda paths, cfg, evaluation, fixed: (paths.root / "report.html").write_text("<html>") and
+                        paths.root / "report.html")
+
+
+def test_learning_demo_console_budget_and_summary(tmp_path, monkeypatch, capfd):
+    import json
+
+    from videoseg_o3_verl.demo import DemoConfig, run_demo
+
+    _fake_stages(monkeypatch)
+    out = tmp_path / "demo"
+    (out / "rl" / "global_step_9").mkdir(parents=True)  # an earlier run's checkpoint is not resumed
+    (out / "notes.txt").write_text("mine")
+    assert run_demo(DemoConfig(output_dir=str(out))) == 0
+    shown = capfd.readouterr()
+    lines = (shown.out + shown.err).replace("\r", "\n").splitlines()
+    final = (shown.out + shown.err).count("\n")
+    assert final <= 100, shown.out + shown.err
+    assert "noise" not in shown.out + shown.err
+    for i, name in enumerate([*STAGE_NAMES, "report"], start=1):
+        assert any(f"[{i}/6] {name}" in line for line in lines), name
+    assert "fixed_guess" in shown.out and "0.50 [0.40, 0.60]" in shown.out
+    assert f"summary: {out / 'summary.json'}" in shown.out and f"report: {out / 'report.html'}" in shown.out
+    for name in STAGE_NAMES:
+        assert "noise 299" in (out / "logs" / f"{name}.log").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["stages"]) == [*STAGE_NAMES, "report"]
+    assert summary["n_eval"] == 300 and summary["wall_s"] >= sum(summary["stages"].values()) - 1e-6
+    assert not (out / "rl" / "global_step_9").exists() and (out / "notes.txt").read_text() == "mine"
+
+
+def test_learning_demo_failure_names_the_stage_and_its_log(tmp_path, monkeypatch, capfd):
+    from videoseg_o3_verl.demo import DemoConfig, run_demo
+
+    _fake_stages(monkeypatch, fail="sft")
+    out = tmp_path / "demo"
+    assert run_demo(DemoConfig(output_dir=str(out))) == 1
+    shown = capfd.readouterr().out
+    assert "stage 'sft' failed" in shown and str(out / "logs" / "sft.log") in shown
+    assert "[4/6] rl" not in shown and not (out / "summary.json").exists()

@@ -90,21 +90,39 @@ class Train(Subcommand):
 
 class Demo(Subcommand):
     name = "demo"
-    help = "The embedded CPU demo: synthetic RVOS data, tiny models, a few VideoSEG-O3 RL steps, HTML report."
+    help = ("The learning demo on CPU: synthetic RVOS → VTS-CoT → SFT → VideoSEG-O3 RL → held-out eval of a "
+            "fixed guess, SFT and RL → summary.json and report.html (--quick: the one-minute plumbing run).")
+    SIZES = {"--seed": "seed of the data and the trainers", "--n-train": "synthetic training videos",
+             "--n-eval": "held-out samples per policy", "--sft-steps": "SFT optimizer steps",
+             "--rl-steps": "RL training steps"}
 
     def add(self, subparsers):
+        from .demo.config import DemoConfig
+
         parser = super().add(subparsers)
-        parser.add_argument("--output-dir", default="demo_output")
-        parser.add_argument("--steps", type=int, default=3)
+        parser.add_argument("--output-dir", default=DemoConfig.output_dir)
+        parser.add_argument("--quick", action="store_true",
+                            help="the plumbing run instead: a few RL steps of a random model, some replies scripted")
+        for flag, text in self.SIZES.items():
+            key = flag[2:].replace("-", "_")
+            parser.add_argument(flag, type=int, default=getattr(DemoConfig, key), help=f"{text} (default: %(default)s)")
+        parser.add_argument("--steps", type=int, default=3, help="--quick: RL steps")
         parser.add_argument("--rollout", choices=("hf", "vllm"), default="hf",
-                            help="rollout backend: the plugin's HF generate, or verl's vLLM (needs vLLM installed)")
-        parser.add_argument("overrides", nargs="*", help="Hydra overrides for the tiny_cpu recipe")
+                            help="--quick: the plugin's HF generate, or verl's vLLM (needs vLLM installed)")
+        parser.add_argument("overrides", nargs="*", help="--quick: Hydra overrides for the tiny_cpu recipe")
         return parser
 
     def run(self, args):
-        from .demo import run_demo  # an import error is a bug to report, never a reason to run something else
+        # an import error is a bug to report, never a reason to run something else
+        from .demo import DemoConfig, run_demo, run_quick_demo
 
-        return run_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides, rollout=args.rollout)
+        if args.quick:
+            return run_quick_demo(output_dir=args.output_dir, steps=args.steps, overrides=args.overrides,
+                                  rollout=args.rollout)
+        if args.overrides:
+            raise SystemExit(f"videoseg-o3 demo: Hydra overrides {args.overrides} apply to --quick only")
+        sizes = {key: getattr(args, key) for key in (flag[2:].replace("-", "_") for flag in self.SIZES)}
+        return run_demo(DemoConfig(output_dir=args.output_dir, **sizes))
 
 
 class Eval(Subcommand):
@@ -134,6 +152,9 @@ class Eval(Subcommand):
         parser.add_argument("--dtype", default=None, help="Policy dtype: float32 (default) or bfloat16")
         parser.add_argument("--clean-inputs", action="store_true", default=None,
                             help="Plain index lists / bare expression / smart_resize instead of the released inputs")
+        parser.add_argument("--fixed-guess", choices=["empty", "full"], default=None,
+                            help="Evaluate the fixed-guess baseline (middle keyframe, whole video, this constant "
+                                 "mask) instead of --model")
         parser.add_argument("overrides", nargs="*", help="Recipe overrides, e.g. eval.limit=10")
         return parser
 

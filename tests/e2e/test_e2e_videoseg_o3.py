@@ -1,7 +1,7 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""VideoSEG-O3 end to end through verl's trainer on CPU (the `videoseg-o3 demo` main job): multi-turn agent loop
-with scripted selects, seg-head engine (SEG-aware calibration + aux loss), post-forward rewards, GRPO update over
-two PPO mini-batches, checkpoint save and resume, HTML report.
+"""VideoSEG-O3 end to end through verl's trainer on CPU (the `videoseg-o3 demo --quick` plumbing run): multi-turn
+agent loop with scripted selects, seg-head engine (SEG-aware calibration + aux loss), post-forward rewards, GRPO update
+over two PPO mini-batches, checkpoint save and resume, HTML report.
 
 The main run uses the paper recipes' parity switches (log-prob temperature 1 with a different rollout temperature,
 released aux-loss pooling) and the engine's test-only dump (``videoseg_o3.debug.dump_dir``) to check the calibrated
@@ -75,7 +75,7 @@ def _metrics(out) -> dict[int, dict]:
 def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
     out = tmp_path / "demo"
     dump = tmp_path / "engine_dump"
-    proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "2", "trainer.save_freq=2",
+    proc, _ = run_cli(["demo", "--quick", "--output-dir", str(out), "--steps", "2", "trainer.save_freq=2",
                        "trainer.test_freq=2",
                        # 2 prompts per step, 1 per PPO mini-batch: two optimizer steps per training step
                        "actor_rollout_ref.actor.ppo_mini_batch_size=1",
@@ -178,7 +178,7 @@ def test_e2e_videoseg_o3_demo_trains_saves_and_resumes(tmp_path):
     # term scored by the SAM2 reward service (Ray actor), which receives the trained decoder weights after the update
     # It also switches calibration off: the old log-probs are then the plain ones although the mask term is logged.
     off_dump = tmp_path / "engine_dump_off"
-    proc, _ = run_cli(["demo", "--output-dir", str(out), "--steps", "3", "trainer.save_freq=3",
+    proc, _ = run_cli(["demo", "--quick", "--output-dir", str(out), "--steps", "3", "trainer.save_freq=3",
                        "videoseg_o3.rewards.jf.enabled=true", "videoseg_o3.calibration.enabled=false",
                        f"videoseg_o3.debug.dump_dir={off_dump}"], tmp_path)
     assert proc.returncode == 0, tail(proc)

@@ -28,7 +28,7 @@ from videoseg_o3_verl.launch import compose_recipe, recipe_path
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = ("tiny_cpu", "demo_rl", "qwen3vl_2b", "qwen3vl_4b")
 DOCUMENTED_RECIPES = (*RECIPES, "coldstart_tiny_cpu", "coldstart_qwen3vl_2b", "coldstart_qwen3vl_4b",
-                      "eval_tiny_cpu", "eval_qwen3vl")
+                      "eval_tiny_cpu", "eval_qwen3vl", "eval_demo")
 """Every recipe whose keys must each have a comment line above them."""
 GPU_RECIPES = ("qwen3vl_2b", "qwen3vl_4b")
 

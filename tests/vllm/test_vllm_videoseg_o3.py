@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""VideoSEG-O3 through verl's trainer with verl's own vLLM rollout on CPU (`videoseg-o3 demo --rollout vllm`).
+"""VideoSEG-O3 through verl's trainer with verl's own vLLM rollout on CPU (`videoseg-o3 demo --quick --rollout vllm`).
 
 Multi-turn agent loop with scripted ``<select>`` turns (teacher-forced by vLLM), seg-head engine with
 calibration, the weight-sync filter that keeps the seg head out of vLLM (vLLM rejects unknown weight names),
@@ -47,7 +47,7 @@ def test_videoseg_o3_two_steps_with_vllm_rollout(tmp_path, tiny_qwen25_path):
     before = _segments()
     out = tmp_path / "demo"
     # a learning rate that moves the policy far enough in one step for a stale rollout to show (see below)
-    proc, _ = run_cli(["demo", "--rollout", "vllm", "--output-dir", str(out), "--steps", "2",
+    proc, _ = run_cli(["demo", "--quick", "--rollout", "vllm", "--output-dir", str(out), "--steps", "2",
                        f"actor_rollout_ref.actor.optim.lr={LR}"], tmp_path)
     assert proc.returncode == 0, tail(proc)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

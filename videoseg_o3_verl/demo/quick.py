@@ -1,5 +1,5 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""``videoseg-o3 demo``: the embedded CPU demo of the whole method.
+"""``videoseg-o3 demo --quick``: the plumbing run of the whole method (about a minute on 2 cores).
 
 1. writes a small synthetic RVOS dataset (moving shapes, referring and reasoning queries) and converts it to
    verl parquet through the real converter;
@@ -13,18 +13,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .backends.cpu.scripted import SCRIPTED_FIELD
-from .report import StepMetrics, format_metrics_table
+from ..backends.cpu.scripted import SCRIPTED_FIELD
+from ..report import StepMetrics, format_metrics_table
+from .console import console_to_log, log_tail
 
 TABLE_KEYS = ("videoseg/reward/total", "videoseg/avg_turns", "videoseg/final_keyframe_iou",
               "videoseg/calibration/mask_logp_mean", "actor/videoseg/aux_loss", "actor/pg_loss", "actor/kl_loss",
@@ -50,10 +49,10 @@ def scripted_rules(num_frames: int, probability: float = 0.5) -> dict:
 
 def prepare(output_dir: Path, num_videos: int = 6, num_frames: int = 24, seed: int = 0) -> dict[str, str]:
     """Synthetic data, parquet files, tiny models and the script; returns the paths the recipe needs."""
-    from .data.converters import convert_dataset
-    from .data.parquet import write_parquet
-    from .data.synthetic import generate_synthetic_dataset
-    from .model.tiny import tiny_qwen_vl, tiny_sam2
+    from ..data.converters import convert_dataset
+    from ..data.parquet import write_parquet
+    from ..data.synthetic import generate_synthetic_dataset
+    from ..model.tiny import tiny_qwen_vl, tiny_sam2
 
     data_root = output_dir / "synthetic"
     generate_synthetic_dataset(data_root, num_videos=num_videos, num_frames=num_frames, height=96, width=128,
@@ -118,10 +117,10 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
     import numpy as np
     from PIL import Image
 
-    from .data.records import RVOSRecord
-    from .report import ReportSample, ReportTurn, frames_shown, turn_mask_previews, write_report
-    from .trajectory import EXTRA_FIELDS_KEY, Trajectory
-    from .video import VideoSource
+    from ..data.records import RVOSRecord
+    from ..report import ReportSample, ReportTurn, frames_shown, turn_mask_previews, write_report
+    from ..trajectory import EXTRA_FIELDS_KEY, Trajectory
+    from ..video import VideoSource
 
     dumped = output_dir / "dump" / "samples.jsonl"
     entries = [json.loads(line) for line in dumped.read_text().splitlines()] if dumped.exists() else []
@@ -153,7 +152,7 @@ def build_report(output_dir: Path, rows: list[StepMetrics], max_samples: int = 6
 
 def _script_override(rollout: str, script: str, console: TextIO) -> list[str]:
     """The scripted-replies setting of the rollout backend; verl's stock vLLM server (GPU) has none."""
-    from . import register
+    from .. import register
 
     register.register_all()
     if rollout == "vllm" and not register.STATE.get("vllm_cpu_rollout"):
@@ -162,43 +161,7 @@ def _script_override(rollout: str, script: str, console: TextIO) -> list[str]:
     return [f"+actor_rollout_ref.rollout.engine_kwargs.{rollout}.scripted_responses={script}"]
 
 
-@contextlib.contextmanager
-def console_to_log(log_path: Path) -> Iterator[TextIO]:
-    """Send everything written to this process's stdout/stderr — and so the output of every child process it
-    starts (Ray's raylet and workers, whose logs Ray also streams to the driver) — to ``log_path``; yield a stream
-    to the real console for the few lines the demo shows.
-
-    Works on file descriptors 1 and 2 (C extensions, subprocesses) and on ``sys.stdout``/``sys.stderr`` (Python
-    code, also where those were replaced); everything is restored on exit.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    streams = sys.stdout, sys.stderr
-    for stream in streams:
-        stream.flush()
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    console = os.fdopen(os.dup(saved[1]), "w", buffering=1)
-    with open(log_path, "a", buffering=1) as log:
-        try:
-            for fd in (1, 2):
-                os.dup2(log.fileno(), fd)
-            sys.stdout = sys.stderr = log
-            yield console
-        finally:
-            log.flush()
-            sys.stdout, sys.stderr = streams
-            for fd, copy in saved.items():
-                os.dup2(copy, fd)
-                os.close(copy)
-            console.close()
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    """The last ``lines`` lines of a log file (shown when the trainer fails)."""
-    text = path.read_text(errors="replace").splitlines() if path.exists() else []
-    return "\n".join(text[-lines:])
-
-
-def run_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None,
+def run_quick_demo(output_dir: str = "demo_output", steps: int = 3, overrides: list[str] | None = None,
              rollout: str = "hf") -> int:
     """The whole demo (see the module docstring); returns a process exit code.
 
@@ -229,7 +192,7 @@ def _prepare_and_train(out: Path, steps: int, overrides: list[str] | None, rollo
     """Data, models, verl's trainer (Ray shut down before returning, so its exit messages stay in the log)."""
     import ray
 
-    from .launch import compose_recipe, run_trainer
+    from ..launch import compose_recipe, run_trainer
 
     print("[demo] preparing synthetic data and tiny models", file=console)
     paths = prepare(out)

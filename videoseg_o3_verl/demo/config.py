@@ -1,0 +1,71 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""The settings of the learning demo (``videoseg-o3 demo``): sizes of each stage, seeds, recipes, tiny models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+HELDOUT_SEED_OFFSET = 1_000_003
+"""Added to the demo seed for the held-out videos (a disjoint generator seed: videos never seen in training)."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """One learning-demo run: synthetic RVOS → VTS-CoT → SFT → RL → eval of three policies → report."""
+
+    output_dir: str = "demo_output"
+    """Where everything goes: data, checkpoints, ``logs/<stage>.log``, ``summary.json``, ``report.html``."""
+    seed: int = 0
+    """Seed of the training videos, the VTS-CoT phrasing and both trainers; held-out videos use
+    ``seed + HELDOUT_SEED_OFFSET``."""
+    n_train: int = 1000
+    """Synthetic training videos (SFT and RL draw from them)."""
+    n_eval: int = 300
+    """Held-out samples each policy is evaluated on."""
+    sft_steps: int = 800
+    """Optimizer steps of the cold-start SFT."""
+    rl_steps: int = 20
+    """Training steps of the VideoSEG-O3 RL run."""
+    data_preset: str = "grounding"
+    """Synthetic data preset (``videoseg-o3 synthetic --preset``)."""
+    think_style: str = "short"
+    """VTS-CoT reasoning template (``videoseg-o3 vts-cot --think-style``)."""
+    max_selects: int = 1
+    """Most ``<select>`` turns of a VTS-CoT trajectory (``videoseg-o3 vts-cot --max-selects``)."""
+    env_recipe: str = "demo_env"
+    """Environment constants shared by VTS-CoT, SFT, RL and eval (``recipes/<name>.yaml``, ``--env-file``)."""
+    sft_recipe: str = "demo_coldstart"
+    """SFT recipe (``recipes/<name>.yaml``)."""
+    rl_recipe: str = "demo_rl"
+    """RL recipe (``recipes/<name>.yaml``)."""
+    eval_recipe: str = "eval_demo"
+    """Eval recipe (``recipes/<name>.yaml``): the training observations with the demo's environment constants."""
+    model_hidden_size: int = 128
+    """Text hidden size of the tiny random Qwen2.5-VL."""
+    model_layers: int = 2
+    """Decoder layers of the tiny random Qwen2.5-VL."""
+    sam2_image_size: int = 128
+    """Input size of the tiny random SAM2 (the demo's frames are 56 px)."""
+    report_videos: int = 4
+    """Held-out samples whose SFT and RL trajectories the report shows side by side."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int",) and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TypeError(f"[demo] {f.name} must be an integer, got {value!r}")
+        if not isinstance(self.output_dir, str) or not self.output_dir:
+            raise ValueError(f"[demo] output_dir must be a non-empty path, got {self.output_dir!r}")
+        for key in ("n_train", "n_eval", "sft_steps", "rl_steps", "model_hidden_size", "model_layers",
+                    "sam2_image_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"[demo] {key} must be >= 1, got {getattr(self, key)}")
+        if self.seed < 0:
+            raise ValueError(f"[demo] seed must be >= 0, got {self.seed}")
+        if self.report_videos < 0:
+            raise ValueError(f"[demo] report_videos must be >= 0, got {self.report_videos}")
+        if self.max_selects < 0:
+            raise ValueError(f"[demo] max_selects must be >= 0, got {self.max_selects}")
+        for key in ("data_preset", "think_style", "env_recipe", "sft_recipe", "rl_recipe", "eval_recipe"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                raise ValueError(f"[demo] {key} must be a non-empty name, got {getattr(self, key)!r}")
