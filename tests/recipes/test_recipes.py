@@ -292,6 +292,9 @@ def test_tiny_cpu_handles_cpu_traps_and_demo_sizes(composed):
         ("actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype", "fp32"),
         ("actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype", "fp32"),
         ("transfer_queue.backend.SimpleStorage.num_data_storage_units", 1),
+        ("trainer.v1.sampler.sampler_kwargs.poll_interval", 0.05),  # verl's 2 s wait would dominate a step
+        ("ray_kwargs.ray_init.include_dashboard", False),
+        ("ray_kwargs.ray_init._system_config.prestart_worker_first_driver", False),
         ("ray_kwargs.ray_init.num_cpus", 16),
         ("ray_kwargs.ray_init.num_gpus", 1),
         ("data.dataloader_num_workers", 0),
@@ -349,6 +352,7 @@ def test_demo_rl_trains_the_full_method_and_exports_once(composed):
         ("trainer.test_freq", -1),
         ("trainer.v1.sampler.sampler_kwargs.poll_interval", 0.05),
         ("ray_kwargs.ray_init.include_dashboard", False),
+        ("ray_kwargs.ray_init._system_config.prestart_worker_first_driver", False),
     ]
     for key, expected in table:
         assert OmegaConf.select(cfg, key) == expected, key

@@ -7,6 +7,9 @@ also decodes every turn's keyframe and spatial-frame masks and scores them again
 rollout → actor forward (calibrated old log-probs, per-turn IoUs) → **rewards** (the paper's terms, written to
 ``rm_scores``) → reference log-probs → GRPO advantages → calibrated update with the auxiliary loss.
 
+It also lets the recipe set how often verl's replay buffer checks for finished trajectories
+(``trainer.v1.sampler.sampler_kwargs.poll_interval``; verl waits 2 s, most of a tiny CPU step).
+
 The trainer only orders the step; the reward of a trajectory is computed in ``rewarding.py``, the J&F term's
 service calls in ``jf_scoring.py``, the logged reward metrics in ``reward_metrics.py`` and the report's samples
 dump in ``debug_dump.py``.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 from tensordict import TensorDict
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
@@ -54,8 +58,6 @@ def replay_poll_interval(config, default: float) -> float:
         >>> replay_poll_interval({"trainer": {"v1": {"sampler": {"sampler_kwargs": {"poll_interval": 0.05}}}}}, 2.0)
         0.05
     """
-    from omegaconf import OmegaConf
-
     value = OmegaConf.select(OmegaConf.create(config) if isinstance(config, dict) else config,
                              "trainer.v1.sampler.sampler_kwargs.poll_interval", default=None)
     if value is None:
