@@ -50,7 +50,15 @@ def test_empty_and_non_finite_series_are_not_drawn():
     root = ET.fromstring(svg)
     lines = root.findall("s:polyline", NS)
     assert len(lines) == 1 and len(_points(lines[0])) == 2
+    assert root.findall("s:circle", NS) == []
     assert "no data" in line_plot({"x": []}, box=BOX)
+
+
+def test_a_one_point_series_gets_a_dot():
+    # x range [2, 2] widens to [1.5, 2.5] and y [1, 1] to [0.5, 1.5]: the point sits mid-area at (150, 95)
+    root = ET.fromstring(line_plot({"one": [(2, 1.0)]}, box=BOX))
+    dots = root.findall("s:circle", NS)
+    assert [(float(d.get("cx")), float(d.get("cy"))) for d in dots] == [(150.0, 95.0)]
 
 
 def test_flat_series_is_centred():

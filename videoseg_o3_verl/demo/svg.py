@@ -17,13 +17,13 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 class PlotBox:
     """Pixel layout of a plot: the SVG size and the margins around the plotting area."""
 
-    width: int = 460
+    width: int = 490
     """SVG width in pixels (plot area + legend column)."""
     height: int = 240
     """SVG height in pixels."""
     left: int = 56
     """Left margin (y tick labels)."""
-    right: int = 170
+    right: int = 200
     """Right margin (the legend column)."""
     top: int = 26
     """Top margin (the title)."""
@@ -63,8 +63,8 @@ def project(x: float, y: float, x_range: tuple[float, float], y_range: tuple[flo
 
 def line_plot(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str = "", x_label: str = "step",
               box: PlotBox = PlotBox(), ticks: int = 5) -> str:
-    """One ``<svg>`` with a polyline per non-empty series, axes with ``ticks`` evenly spaced labelled ticks on each,
-    the title, the x label and a legend (colour → series name).
+    """One ``<svg>`` with a polyline per non-empty series (and a dot when it has one point), axes with ``ticks``
+    evenly spaced labelled ticks on each, the title, the x label and a legend (colour → series name).
 
     Args:
         series: name → ``(x, y)`` points; non-finite points are dropped, series left empty are not drawn.
@@ -108,6 +108,9 @@ def line_plot(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str
         coords = " ".join("{:.1f},{:.1f}".format(*project(x, y, x_range, y_range, box)) for x, y in points)
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}">'
                      f"<title>{html.escape(name)}</title></polyline>")
+        if len(points) == 1:  # a one-point line is invisible: mark the point
+            px, py = project(*points[0], x_range, y_range, box)
+            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>')
         ly = y0 + 6 + 15 * i
         parts.append(f'<line x1="{x1 + 10}" y1="{ly}" x2="{x1 + 28}" y2="{ly}" stroke="{colour}" stroke-width="2"/>'
                      f'<text class="legend" x="{x1 + 32}" y="{ly + 4}">{html.escape(name)}</text>')
