@@ -17,13 +17,13 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 class PlotBox:
     """Pixel layout of a plot: the SVG size and the margins around the plotting area."""
 
-    width: int = 490
+    width: int = 510
     """SVG width in pixels (plot area + legend column)."""
     height: int = 240
     """SVG height in pixels."""
     left: int = 56
     """Left margin (y tick labels)."""
-    right: int = 200
+    right: int = 220
     """Right margin (the legend column)."""
     top: int = 26
     """Top margin (the title)."""
