@@ -42,8 +42,14 @@ def _span(values: Sequence[float]) -> tuple[float, float]:
     return lo, hi
 
 
-def _tick_label(value: float) -> str:
-    return f"{value:.3g}" if value != 0 else "0"
+def tick_label(value: float, span: float) -> str:
+    """A tick's text: 3 significant digits; ``0`` for a value within a thousandth of the axis span of zero.
+
+    Example:
+        >>> tick_label(1.2345, 2.0), tick_label(3.17e-08, 1.93), tick_label(-0.25, 1.0)
+        ('1.23', '0', '-0.25')
+    """
+    return "0" if abs(value) < 1e-3 * span else f"{value:.3g}"
 
 
 def project(x: float, y: float, x_range: tuple[float, float], y_range: tuple[float, float],
@@ -92,15 +98,16 @@ def line_plot(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str
         return "".join(parts) + "</svg>"
     x_range = _span([x for points in clean.values() for x, _ in points])
     y_range = _span([y for points in clean.values() for _, y in points])
+    x_span, y_span = x_range[1] - x_range[0], y_range[1] - y_range[0]
     for i in range(ticks):
-        fx = x_range[0] + (x_range[1] - x_range[0]) * i / (ticks - 1)
-        fy = y_range[0] + (y_range[1] - y_range[0]) * i / (ticks - 1)
+        fx = x_range[0] + x_span * i / (ticks - 1)
+        fy = y_range[0] + y_span * i / (ticks - 1)
         px, _ = project(fx, y_range[0], x_range, y_range, box)
         _, py = project(x_range[0], fy, x_range, y_range, box)
         parts.append(f'<line class="tick" x1="{px:.1f}" y1="{y1}" x2="{px:.1f}" y2="{y1 + 4}" stroke="#444"/>'
-                     f'<text x="{px:.1f}" y="{y1 + 15}" text-anchor="middle">{_tick_label(fx)}</text>'
+                     f'<text x="{px:.1f}" y="{y1 + 15}" text-anchor="middle">{tick_label(fx, x_span)}</text>'
                      f'<line class="tick" x1="{x0 - 4}" y1="{py:.1f}" x2="{x0}" y2="{py:.1f}" stroke="#444"/>'
-                     f'<text x="{x0 - 6}" y="{py + 4:.1f}" text-anchor="end">{_tick_label(fy)}</text>')
+                     f'<text x="{x0 - 6}" y="{py + 4:.1f}" text-anchor="end">{tick_label(fy, y_span)}</text>')
     parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{box.height - 6}" text-anchor="middle">'
                  f"{html.escape(x_label)}</text>")
     for i, (name, points) in enumerate(clean.items()):
