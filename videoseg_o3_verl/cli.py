@@ -152,6 +152,9 @@ class Eval(Subcommand):
         parser.add_argument("--dtype", default=None, help="Policy dtype: float32 (default) or bfloat16")
         parser.add_argument("--clean-inputs", action="store_true", default=None,
                             help="Plain index lists / bare expression / smart_resize instead of the released inputs")
+        parser.add_argument("--fixed-guess", choices=["empty", "full"], default=None,
+                            help="Evaluate the fixed-guess baseline (middle keyframe, whole video, this constant "
+                                 "mask) instead of --model")
         parser.add_argument("overrides", nargs="*", help="Recipe overrides, e.g. eval.limit=10")
         return parser
 

@@ -227,3 +227,24 @@ def _sam_frames(frames, model):
     from videoseg_reward.propagation import _SamFrames
 
     return _SamFrames(frames, int(model.image_size), model.device)
+
+
+def test_cached_tracking_features_encode_once_and_change_nothing(model, video, embedding):
+    from videoseg_reward.propagation import tracking_features
+
+    calls = []
+    handle = model.image_encoder.register_forward_hook(lambda _m, args, _out: calls.append(args[0].shape[0]))
+    try:
+        features = tracking_features(model, video, batch_size=3)
+        assert calls == [3, 3, 2]                                # T = 8 frames in batches of 3
+        calls.clear()
+        for keyframe, other in ((0, embedding), (5, -embedding)):
+            cached = propagate_language(model, video, keyframe, other, features=features)
+            assert calls == []                                   # tracking with the cache encodes no frame
+            np.testing.assert_array_equal(cached, propagate_language(model, video, keyframe, other))
+            assert len(calls) == T                               # without it: every frame once
+            calls.clear()
+    finally:
+        handle.remove()
+    with pytest.raises(ValueError, match="features"):
+        propagate_language(model, video, 0, embedding, features={0: features[0]})

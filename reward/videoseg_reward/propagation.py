@@ -58,9 +58,43 @@ def build_propagation_model(checkpoint: str | os.PathLike, *, config: str | None
                            device=resolve_device(device))
 
 
+def _amp(model: torch.nn.Module, autocast: bool | None) -> Any:
+    use_amp = model.device.type == "cuda" if autocast is None else bool(autocast)
+    return torch.autocast(model.device.type, dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def tracking_features(model: torch.nn.Module, frames: Any, *, batch_size: int = 8,
+                      autocast: bool | None = None) -> dict[int, tuple[torch.Tensor, dict[str, Any]]]:
+    """Every frame's input and backbone output as SAM2's predictor caches them (``forward_image``, run on
+    ``batch_size`` frames at a time), for :func:`propagate_language` ``features=``: several embeddings tracked on one
+    video then encode its frames once. The backbone output includes the mask decoder's ``conv_s0``/``conv_s1``, so
+    a cache belongs to one model state.
+
+    Args:
+        model: a SAM2 video predictor (:func:`build_propagation_model`).
+        frames: as in :func:`propagate_language`.
+        batch_size: frames per image-encoder call.
+        autocast: as in :func:`propagate_language`.
+    """
+    images = _SamFrames(frames, int(model.image_size), model.device)
+    features = {}
+    with _amp(model, autocast):
+        for start in range(0, len(images), batch_size):
+            indices = range(start, min(start + batch_size, len(images)))
+            batch = torch.stack([images[i] for i in indices]).float()
+            out = model.forward_image(batch)
+            for j, i in enumerate(indices):
+                features[i] = (batch[j:j + 1], {"vision_features": out["vision_features"][j:j + 1],
+                                                "vision_pos_enc": [x[j:j + 1] for x in out["vision_pos_enc"]],
+                                                "backbone_fpn": [x[j:j + 1] for x in out["backbone_fpn"]]})
+    return features
+
+
 @torch.inference_mode()
 def propagate_language(model: torch.nn.Module, frames: Any, keyframe: int, embedding: Any, *,
-                       inject_per_frame: bool = True, autocast: bool | None = None) -> np.ndarray:
+                       inject_per_frame: bool = True, autocast: bool | None = None,
+                       features: dict[int, tuple[torch.Tensor, dict[str, Any]]] | None = None) -> np.ndarray:
     """Masks of the object that ``embedding`` refers to on every frame (module docstring).
 
     Args:
@@ -73,6 +107,8 @@ def propagate_language(model: torch.nn.Module, frames: Any, keyframe: int, embed
         inject_per_frame: append the embedding to the prompt of every tracked frame (the protocol); ``False``
             prompts the keyframe only (an ablation).
         autocast: run under ``torch.autocast(bfloat16)`` as the released inference does; ``None`` = on CUDA only.
+        features: every frame's backbone output from :func:`tracking_features` of the same model and video (the
+            frames are then not encoded again); ``None`` encodes each frame when it is tracked.
 
     Returns:
         ``[L, H, W]`` bool masks at the original frame size.
@@ -82,11 +118,14 @@ def propagate_language(model: torch.nn.Module, frames: Any, keyframe: int, embed
     if isinstance(keyframe, bool) or not isinstance(keyframe, (int, np.integer)) or not 0 <= keyframe < num_frames:
         raise ValueError(f"keyframe: expected an integer in [0, {num_frames}), got {keyframe!r}")
     emb = _as_embedding(embedding, model)
-    use_amp = model.device.type == "cuda" if autocast is None else bool(autocast)
-    amp = torch.autocast(model.device.type, dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
-    with amp:
-        logits = track_language(model, new_inference_state(model, images), int(keyframe), emb,
-                                inject_per_frame=inject_per_frame)
+    state = new_inference_state(model, images)
+    if features is not None:
+        if sorted(features) != list(range(num_frames)):
+            raise ValueError(f"features: expected the backbone outputs of frames 0..{num_frames - 1}, got frames "
+                             f"{sorted(features)[:10]}")
+        state["cached_features"] = dict(features)  # SAM2 reads frames from here and encodes only on a miss
+    with _amp(model, autocast):
+        logits = track_language(model, state, int(keyframe), emb, inject_per_frame=inject_per_frame)
     height, width = images.frame_size
     return np.stack([logits_to_mask(low, height, width, int(model.image_size)) for low in logits])
 

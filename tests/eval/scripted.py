@@ -24,3 +24,6 @@ class ScriptedPolicy:
 
     def seg_hidden(self, generation):
         return self.hf.seg_hidden(generation)
+
+    def turn_seg_hiddens(self, generation):
+        return self.hf.turn_seg_hiddens(generation)

@@ -26,9 +26,9 @@ from videoseg_o3_verl.config import PAPER_REWARD_TERMS, VideoSegO3Config, load_v
 from videoseg_o3_verl.launch import compose_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPES = ("tiny_cpu", "qwen3vl_2b", "qwen3vl_4b")
+RECIPES = ("tiny_cpu", "demo_rl", "qwen3vl_2b", "qwen3vl_4b")
 DOCUMENTED_RECIPES = (*RECIPES, "coldstart_tiny_cpu", "coldstart_qwen3vl_2b", "coldstart_qwen3vl_4b",
-                      "eval_tiny_cpu", "eval_qwen3vl")
+                      "eval_tiny_cpu", "eval_qwen3vl", "eval_demo")
 """Every recipe whose keys must each have a comment line above them."""
 GPU_RECIPES = ("qwen3vl_2b", "qwen3vl_4b")
 
@@ -39,6 +39,13 @@ FILL = {
         "videoseg_o3.sam2.checkpoint": "/ckpt/sam2_tiny.pt",
         "data.train_files": "/data/train.parquet",
         "data.val_files": "/data/val.parquet",
+    },
+    "demo_rl": {
+        "actor_rollout_ref.model.path": "/demo/sft/hf_policy",
+        "videoseg_o3.sam2.checkpoint": "/ckpt/sam2_tiny.pt",
+        "videoseg_o3.seg_head.path": "/demo/sft/seg_head",
+        "data.train_files": "/demo/rl.parquet",
+        "data.val_files": "/demo/rl.parquet",
     },
     **{
         name: {
@@ -65,6 +72,8 @@ ALLOWED_NEW_KEYS = {
         "read by verl.utils.fsdp_utils (apply_fsdp2 / get_fsdp_wrap_policy)",
     "reward.custom_reward_function.reward_kwargs.*": "read by verl/trainer/ppo/reward.py:82 (get_custom_reward_fn)",
     "ray_kwargs.ray_init.*": "passed to ray.init(**ray_init) (verl/trainer/main_ppo.py:63-74)",
+    "trainer.v1.sampler.sampler_kwargs.*": "free-form kwargs of the replay buffer (poll_interval: read by the plugin's "
+                                           "trainer, verl_ext/trainer.py:replay_poll_interval)",
     "videoseg_o3.*": "the plugin's section (typed by videoseg_o3_verl.config.VideoSegO3Config)",
 }
 
@@ -157,9 +166,10 @@ def test_recipe_accepted_by_verl_config_classes(name, composed):
     from verl.utils.config import omega_conf_to_dataclass, validate_config
 
     cfg = copy.deepcopy(composed[name])
-    # the k3 KL loss needs the reference model; GRPO needs no critic
-    assert need_reference_policy(cfg) and not need_critic(cfg)
-    validate_config(cfg, use_reference_policy=True, use_critic=False)  # raises on a bad batch layout
+    # the k3 KL loss needs the reference model (demo_rl trains without it); GRPO needs no critic
+    assert need_reference_policy(cfg) == cfg.actor_rollout_ref.actor.use_kl_loss == (name != "demo_rl")
+    assert not need_critic(cfg)
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=False)  # bad batch layout
     actor = omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)  # FSDPActorConfig + FSDPOptimizerConfig checks
     assert actor.optim.lr == cfg.actor_rollout_ref.actor.optim.lr
     rollout = omega_conf_to_dataclass(cfg.actor_rollout_ref.rollout)
@@ -180,7 +190,8 @@ def test_recipe_accepted_by_verl_config_classes(name, composed):
 def test_recipe_plugin_section_is_complete_and_typed(name, composed):
     from videoseg_o3_verl.env import EnvConfig
 
-    raw = _raw_recipe(name)["videoseg_o3"]
+    # the section as composed (demo_rl takes its env block from demo_env.yaml through its defaults list)
+    raw = OmegaConf.to_container(composed[name].videoseg_o3, resolve=False)
     # every dataclass field is spelled out in the recipe (env is a dict of EnvConfig overrides)
     typed_keys = set(_flatten(OmegaConf.to_container(OmegaConf.structured(VideoSegO3Config))))
     recipe_keys = {"env" if k.startswith("env.") else k for k in _flatten(raw)}
@@ -307,6 +318,53 @@ def test_tiny_cpu_handles_cpu_traps_and_demo_sizes(composed):
     # 2 prompts x 2 samples = 4 trajectories, all in one mini-batch (one optimizer step per rollout batch)
     assert cfg.data.train_batch_size * cfg.actor_rollout_ref.rollout.n == 4
     assert list(load_videoseg_config(cfg).rewards.terms) == list(PAPER_REWARD_TERMS)
+
+
+# ---------------------------------------------------------------------------------------------------- demo_rl
+
+
+def test_demo_rl_uses_demo_env_and_starts_from_sft(composed):
+    from videoseg_o3_verl.env import load_env_overrides
+
+    cfg = composed["demo_rl"]
+    # the same environment constants as the demo's VTS-CoT, SFT and evaluation: one file, through the defaults list
+    assert OmegaConf.to_container(cfg.videoseg_o3.env) == load_env_overrides(REPO / "recipes" / "demo_env.yaml")
+    # policy and seg head both come from the SFT checkpoint: neither may be left to a default
+    raw = _raw_recipe("demo_rl")
+    assert raw["actor_rollout_ref"]["model"]["path"] == "???"
+    assert raw["videoseg_o3"]["seg_head"]["path"] == "???"
+    # nothing scripted: no scripted-replies file for any rollout backend
+    assert "scripted_responses" not in OmegaConf.to_container(cfg.actor_rollout_ref.rollout.engine_kwargs.hf)
+
+
+def test_demo_rl_trains_the_full_method_and_exports_once(composed):
+    cfg = composed["demo_rl"]
+    table = [
+        ("trainer.device", "cpu"),
+        ("actor_rollout_ref.rollout.name", "hf"),
+        ("algorithm.adv_estimator", "grpo"),
+        ("videoseg_o3.calibration.enabled", True),
+        ("videoseg_o3.aux_loss.ratio", 0.2),
+        ("trainer.val_before_train", False),
+        ("trainer.test_freq", -1),
+        ("trainer.v1.sampler.sampler_kwargs.poll_interval", 0.05),
+        ("ray_kwargs.ray_init.include_dashboard", False),
+    ]
+    for key, expected in table:
+        assert OmegaConf.select(cfg, key) == expected, key
+    assert list(load_videoseg_config(cfg).rewards.terms) == list(PAPER_REWARD_TERMS)
+    # one checkpoint, after the last step, with the HF policy folder (+ seg_head/) that videoseg-o3 eval reads
+    assert cfg.trainer.save_freq == cfg.trainer.total_training_steps
+    assert "hf_model" in cfg.actor_rollout_ref.actor.checkpoint.save_contents
+    # one optimizer step per rollout batch: the PPO ratio is 1, as in the paper
+    assert cfg.actor_rollout_ref.actor.ppo_mini_batch_size == cfg.data.train_batch_size
+    assert cfg.actor_rollout_ref.actor.ppo_epochs == 1
+    # a group of at least 2 samples per prompt (GRPO), each at most 3 turns of <= 96 tokens
+    assert cfg.actor_rollout_ref.rollout.n >= 2
+    assert cfg.videoseg_o3.env.max_turns == 3 and cfg.videoseg_o3.env.max_new_tokens == 96
+    # the frame-feature cache holds a whole step's distinct frames (prompts x 8 frames), so the update pass reuses
+    # the old-log-prob pass's SAM2 encodings
+    assert cfg.videoseg_o3.seg_head.frame_cache_size >= cfg.data.train_batch_size * 8
 
 
 # ------------------------------------------------------------------------------ GPU recipes (docs/method.md §7)

@@ -16,6 +16,8 @@ from PIL import Image
 from videoseg_reward.masks import decode_rle_list
 
 from videoseg_o3_verl.data.records import RVOSRecord
+from videoseg_o3_verl.eval.bootstrap import N_BOOT, aggregate
+from videoseg_o3_verl.eval.episode_metrics import EPISODE_METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +48,19 @@ def dataset_table(dataset: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return score(dataset, rows, parity=True)
 
 
-def metrics_json(dataset: str, records: Sequence[RVOSRecord], entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Table plus counts: expressions, scored, errors (with messages), without [SEG], rounds histogram."""
+def episode_table(entries: Sequence[dict[str, Any]], *, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Any]:
+    """`{metric: {"mean", "ci95": [lo, hi]}}` of the per-episode metrics (`EPISODE_METRICS`) over the entries that
+    have them, plus `"num_episodes"`; `{}` without any (no ground truth)."""
+    rows = [e["metrics"] for e in entries if e.get("metrics") is not None]
+    if not rows:
+        return {}
+    return {**aggregate(rows, EPISODE_METRICS, n_boot=n_boot, seed=seed), "num_episodes": len(rows)}
+
+
+def metrics_json(dataset: str, records: Sequence[RVOSRecord], entries: Sequence[dict[str, Any]], *,
+                 n_boot: int = N_BOOT) -> dict[str, Any]:
+    """Table plus counts: expressions, scored, errors (with messages), without [SEG], rounds histogram; the
+    per-episode metrics with bootstrap intervals (`episodes`)."""
     rows = [e["score"] for e in entries if e.get("score") is not None]
     errors = [e["result"]["error"] for e in entries if "error" in e["result"]]
     done = [e["result"] for e in entries if "error" not in e["result"]]
@@ -61,6 +74,7 @@ def metrics_json(dataset: str, records: Sequence[RVOSRecord], entries: Sequence[
         "errors": errors,
         "num_without_seg": sum(1 for r in done if not r.get("has_seg", True)),
         "rounds": {str(k): v for k, v in sorted(Counter(r["num_rounds"] for r in done).items())},
+        "episodes": episode_table(entries, n_boot=n_boot),
     }
 
 
@@ -107,12 +121,12 @@ def write_submission(out: Path, records: Sequence[RVOSRecord], entries: Sequence
 
 
 def write_outputs(out: Path, records: Sequence[RVOSRecord], entries: Sequence[dict[str, Any]], *, dataset: str,
-                  submit: bool = False, report_videos: int = 4) -> dict[str, Any]:
+                  submit: bool = False, report_videos: int = 4, n_boot: int = N_BOOT) -> dict[str, Any]:
     """Write results.json, metrics.json, conversations.jsonl, report.html (and the submission); return metrics."""
     from videoseg_o3_verl.eval.report import write_eval_report
 
     (out / "results.json").write_text(json.dumps(results_json(entries)))
-    metrics = metrics_json(dataset, records, entries)
+    metrics = metrics_json(dataset, records, entries, n_boot=n_boot)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     with (out / "conversations.jsonl").open("w", encoding="utf-8") as f:
         for line in conversation_lines(records, entries):

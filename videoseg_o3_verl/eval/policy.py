@@ -53,6 +53,9 @@ class Policy(Protocol):
     def seg_hidden(self, generation: Generation) -> torch.Tensor | None:
         ...
 
+    def turn_seg_hiddens(self, generation: Generation) -> torch.Tensor:
+        ...
+
 
 def turn_content(text: str) -> str:
     """The assistant message content of a decoded turn: `<|im_end|>` removed."""
@@ -110,6 +113,10 @@ class HFPolicy:
         # a sampled image pad would be re-expanded by the processor when the turn is re-rendered
         self.suppress_tokens = sorted(vocab[t] for t in VISION_PLACEHOLDER_TOKENS if t in vocab)
         self._hidden: torch.Tensor | None = None
+        self._last_context: tuple[Generation, list[int], torch.Tensor] | None = None
+        eos = self.model.generation_config.eos_token_id
+        self.end_token_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        """Tokens that end a generated turn (the checkpoint's generation config)."""
         self.model.get_decoder().norm.register_forward_hook(self._capture)  # the seg head's input in training
 
     @property
@@ -140,16 +147,63 @@ class HFPolicy:
                           messages=list(messages))
 
     @torch.inference_mode()
+    def generate_batch(self, requests: list[tuple[list[dict[str, Any]], list[Image.Image]]], max_new_tokens: int
+                       ) -> list[Generation]:
+        """:meth:`generate` for several conversations in one left-padded batch (greedy: each row's tokens are the
+        ones :meth:`generate` gives it alone, up to floating-point ties); a row ends at its first end token."""
+        texts = [self.prompt_text(messages) for messages, _ in requests]
+        images = [image for _, row in requests for image in row]
+        side, self.tokenizer.padding_side = self.tokenizer.padding_side, "left"
+        try:
+            inputs = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+        finally:
+            self.tokenizer.padding_side = side
+        inputs = inputs.to(self.device)
+        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, top_p=None, top_k=None,
+                                  temperature=None, pad_token_id=self.pad_token_id, use_cache=True,
+                                  suppress_tokens=self.suppress_tokens or None)
+        width = inputs["input_ids"].shape[1]
+        generations = []
+        for row, (messages, row_images) in enumerate(requests):
+            prompt_ids = inputs["input_ids"][row][inputs["attention_mask"][row].bool()].tolist()
+            new_ids = out[row, width:].tolist()
+            end = next((i for i, t in enumerate(new_ids) if t in self.end_token_ids), None)
+            new_ids = new_ids if end is None else new_ids[: end + 1]
+            text = self.processor.batch_decode([new_ids], skip_special_tokens=False)[0].strip()
+            generations.append(Generation(text=text, prompt_ids=prompt_ids, token_ids=new_ids,
+                                          images=list(row_images), messages=list(messages)))
+        return generations
+
+    @torch.inference_mode()
     def seg_hidden(self, generation: Generation) -> torch.Tensor | None:
         """[H] last-layer hidden state of the last [SEG] in the final context, or None when there is none.
 
         The context is the prompt + generated tokens without the last generated token (the released inference
         reads the hidden states that `generate` produced, which stop before the last token).
         """
-        ids = (generation.prompt_ids + generation.token_ids)[:-1]
-        position = last_seg_position(ids, self.seg_token_id)
+        ids = generation.prompt_ids + generation.token_ids
+        position = last_seg_position(ids[:-1], self.seg_token_id)
         if position is None:
             return None
+        # causal attention: the hidden states before the last token do not depend on it, so the forward over the
+        # whole turn (shared with `turn_seg_hiddens`) gives the released values
+        return self._context_hidden(generation, ids)[position].float()
+
+    @torch.inference_mode()
+    def turn_seg_hiddens(self, generation: Generation) -> torch.Tensor:
+        """[n, H] last-layer hidden states of the n [SEG] tokens the turn generated (context: the turn's prompt and
+        all its tokens, as the training forward sees a turn's [SEG]s); [0, H] without any."""
+        start = len(generation.prompt_ids)
+        positions = [start + i for i, t in enumerate(generation.token_ids) if t == self.seg_token_id]
+        if not positions:
+            return torch.zeros(0, self.hidden_size)
+        return self._context_hidden(generation, generation.prompt_ids + generation.token_ids)[positions].float()
+
+    def _context_hidden(self, generation: Generation, ids: list[int]) -> torch.Tensor:
+        """[len(ids), H] hidden states of `ids` = the generation's prompt followed by generated tokens (the last
+        result is kept: the final turn's forward serves both `seg_hidden` and `turn_seg_hiddens`)."""
+        if self._last_context is not None and self._last_context[0] is generation and self._last_context[1] == ids:
+            return self._last_context[2]
         inputs = self._inputs(generation.messages, generation.images)
         if inputs["input_ids"][0].tolist() != generation.prompt_ids:
             raise RuntimeError("re-rendering the final context gave different prompt ids than at generation")
@@ -161,4 +215,5 @@ class HFPolicy:
         self._hidden = None
         self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False, **extra)
         hidden, self._hidden = self._hidden, None
-        return hidden[0, position].float()
+        self._last_context = (generation, list(ids), hidden[0])
+        return hidden[0]

@@ -8,7 +8,8 @@ finished expression is appended to `predictions.jsonl` at once, so an interrupte
 
 - `results.json`: `{video: {expression_id: {"prediction_masks": [RLE per frame], "text_prediction",
   "num_rounds", "keyframe_index", "frames", ...}}}` (error rows: `{"error": ..., "frames": [...]}`);
-- `metrics.json`: the dataset table in percent (`videoseg_reward.benchmarks.score`), plus counts;
+- `metrics.json`: the dataset table in percent (`videoseg_reward.benchmarks.score`), plus counts, and the mean of
+  each per-episode metric (`videoseg_o3_verl.eval.episode_metrics`) with its seeded 95 % bootstrap interval;
 - `conversations.jsonl`: per expression, the query and every turn (text, action, frames shown next);
 - `report.html`: for a sample of videos, the turns, the frames shown, the selections and the final overlays;
 - with `submit`: `Annotations/<video>/<expression>/<frame>.png` (0/255) and `submission.zip`.
@@ -20,19 +21,23 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from videoseg_o3_verl.data.parquet import read_parquet_records
 from videoseg_o3_verl.data.records import RVOSRecord
+from videoseg_o3_verl.env import EnvConfig
+from videoseg_o3_verl.env.config import MODES
+from videoseg_o3_verl.eval.fixed_guess import FIXED_GUESS_MASKS
 
 logger = logging.getLogger(__name__)
 
 JOURNAL = "predictions.jsonl"
 """One JSON line per finished expression (the resume journal)."""
 
-RESUME_KEYS = ("model", "seg_head", "sam2", "data", "dataset", "dtype", "released_inputs")
+RESUME_KEYS = ("model", "seg_head", "sam2", "data", "dataset", "dtype", "released_inputs", "fixed_guess",
+               "env_protocol", "env", "reward_parity")
 """Settings a resumed run must share with the run that wrote the journal (else rows would mix two evaluations)."""
 
 
@@ -73,6 +78,24 @@ class EvalConfig:
     """Feed the inputs exactly as the released eval did (`EnvConfig.eval(released_inputs=...)`)."""
     report_videos: int = 4
     """Videos shown in `report.html`."""
+    fixed_guess: str | None = None
+    """Evaluate the fixed-guess baseline instead of a model: its constant mask, "empty" or "full"
+    (`videoseg_o3_verl.eval.fixed_guess`); `model` is then not read."""
+    env_protocol: Literal["eval", "train"] = "eval"
+    """Environment preset: "eval" (the paper's inference protocol, `EnvConfig.eval`) or "train" (the RL rollout's
+    observations, `EnvConfig.train`: the learning demo evaluates its policies on what they were trained on)."""
+    env: dict[str, Any] = field(default_factory=dict)
+    """`EnvConfig` overrides on top of the preset (e.g. `recipes/demo_env.yaml` through a defaults entry)."""
+    reward_parity: bool = True
+    """Parity of the format and reward terms of the per-episode metrics: the training recipe's
+    `videoseg_o3.rewards.parity`."""
+    n_boot: int = 2000
+    """Bootstrap resamples of the 95 % intervals of the per-episode metrics in metrics.json."""
+    progress: bool = True
+    """Show a progress bar (tqdm) on the console."""
+    batch_size: int = 1
+    """Expressions whose turns the in-process HF worker generates together (left-padded batches, the same tokens
+    as one at a time); 1 = one expression at a time. Ray workers and vLLM take one expression per call."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("hf", "vllm"):
@@ -80,10 +103,20 @@ class EvalConfig:
         if self.backend == "vllm" and self.num_workers != 0:
             raise ValueError(f"[eval] backend 'vllm' runs one engine in this process: set num_workers to 0 (got "
                              f"{self.num_workers}), or use backend 'hf' for a Ray pool of replicas")
-        for key in ("model", "sam2", "data", "output_dir"):
+        if self.fixed_guess is not None and self.fixed_guess not in FIXED_GUESS_MASKS:
+            raise ValueError(f"[eval] fixed_guess must be one of {FIXED_GUESS_MASKS} or null, got {self.fixed_guess!r}")
+        if self.env_protocol not in MODES:
+            raise ValueError(f"[eval] env_protocol must be one of {MODES}, got {self.env_protocol!r}")
+        for key in ("n_boot", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"[eval] {key} must be an int >= 1, got {value!r}")
+        self.environment()  # bad env overrides fail here, naming the key
+        paths = ("sam2", "data", "output_dir") if self.fixed_guess else ("model", "sam2", "data", "output_dir")
+        for key in paths:
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
                 raise ValueError(f"[eval] {key} must be a non-empty path, got {getattr(self, key)!r}")
-        if not os.path.isdir(self.model):
+        if not self.fixed_guess and not os.path.isdir(self.model):
             raise FileNotFoundError(f"[eval] model: {self.model} is not a directory")
         if not os.path.isfile(self.sam2):
             raise FileNotFoundError(f"[eval] sam2: checkpoint {self.sam2} does not exist")
@@ -99,6 +132,17 @@ class EvalConfig:
             from videoseg_o3_verl.eval.vllm_policy import require_vllm
 
             require_vllm()  # before any file is written or model loaded
+
+    def environment(self) -> EnvConfig:
+        """The episode's `EnvConfig`: the `env_protocol` preset with the `env` overrides."""
+        if not isinstance(self.env, dict):
+            raise TypeError(f"[eval] env must be a mapping of EnvConfig overrides, got {type(self.env).__name__}")
+        try:
+            if self.env_protocol == "train":
+                return EnvConfig.train(**self.env)
+            return EnvConfig.eval(released_inputs=self.released_inputs, **self.env)
+        except TypeError as err:
+            raise ValueError(f"[eval] env: {err} (known keys: EnvConfig fields)") from None
 
 
 def record_key(record: RVOSRecord) -> tuple[str, str]:
@@ -128,20 +172,27 @@ class EvalWorker:
 
     def __init__(self, config: EvalConfig, device: str | None = None) -> None:
         _quiet()
-        from videoseg_o3_verl.env import EnvConfig
         from videoseg_o3_verl.eval.predict import load_models
 
+        from videoseg_o3_verl.eval.fixed_guess import FixedGuessModels
+
         self.dataset = config.dataset
-        self.models = load_models(config.model, config.sam2, seg_head_dir=config.seg_head, device=device,
-                                  dtype=config.dtype, env=EnvConfig.eval(released_inputs=config.released_inputs),
-                                  backend=config.backend)
+        if config.fixed_guess:
+            self.models = FixedGuessModels(config.fixed_guess, config.environment(), config.reward_parity)
+        else:
+            self.models = load_models(config.model, config.sam2, seg_head_dir=config.seg_head, device=device,
+                                      dtype=config.dtype, env=config.environment(), backend=config.backend,
+                                      reward_parity=config.reward_parity)
 
     def evaluate(self, record_json: str) -> dict[str, Any]:
-        from videoseg_o3_verl.eval.predict import evaluate_record
+        return self.evaluate_batch([RVOSRecord.from_json(record_json)])[0]
 
-        record = RVOSRecord.from_json(record_json)
-        entry = evaluate_record(self.models, record, self.dataset)
-        return {"video": record.video_id, "expression_id": record.expression_id, **entry}
+    def evaluate_batch(self, records: list[RVOSRecord]) -> list[dict[str, Any]]:
+        """Journal entries of several records, their turns generated together (`predict.evaluate_records`)."""
+        from videoseg_o3_verl.eval.predict import evaluate_records
+
+        entries = evaluate_records(self.models, records, self.dataset)
+        return [{"video": r.video_id, "expression_id": r.expression_id, **e} for r, e in zip(records, entries)]
 
 
 def _quiet() -> None:
@@ -153,8 +204,8 @@ def _quiet() -> None:
 
 def _local_map(config: EvalConfig, records: list[RVOSRecord]) -> Iterator[dict[str, Any]]:
     worker = EvalWorker(config, device=config.device)
-    for record in records:
-        yield worker.evaluate(record.to_json())
+    for start in range(0, len(records), config.batch_size):
+        yield from worker.evaluate_batch(records[start:start + config.batch_size])
 
 
 def _ray_map(config: EvalConfig, records: list[RVOSRecord]) -> Iterator[dict[str, Any]]:
@@ -181,10 +232,10 @@ def _check_resume(path: Path, config: EvalConfig, resuming: bool) -> None:
                          + ", ".join(f"{k}: {before.get(k)!r} -> {getattr(config, k)!r}" for k in changed))
 
 
-def _progress(total: int) -> Any:
+def _progress(total: int, enabled: bool = True) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="expr", desc="eval", dynamic_ncols=True)
+    return tqdm(total=total, unit="expr", desc="eval", dynamic_ncols=True, disable=not enabled)
 
 
 def run_eval(config: EvalConfig, *, mapper: Callable[[EvalConfig, list[RVOSRecord]], Iterable[dict]] | None = None
@@ -208,7 +259,7 @@ def run_eval(config: EvalConfig, *, mapper: Callable[[EvalConfig, list[RVOSRecor
     (out / "eval_config.json").write_text(json.dumps(asdict(config), indent=2))
     if pending:
         mapper = mapper or (_ray_map if config.num_workers != 0 else _local_map)
-        with journal.open("a", encoding="utf-8") as sink, _progress(len(pending)) as bar:
+        with journal.open("a", encoding="utf-8") as sink, _progress(len(pending), config.progress) as bar:
             for entry in mapper(config, pending):
                 sink.write(json.dumps(entry) + "\n")
                 sink.flush()
@@ -216,12 +267,12 @@ def run_eval(config: EvalConfig, *, mapper: Callable[[EvalConfig, list[RVOSRecor
     entries = {(e["video"], e["expression_id"]): e for e in read_journal(journal)}
     ordered = [entries[record_key(r)] for r in records if record_key(r) in entries]
     return write_outputs(out, records, ordered, dataset=config.dataset or records[0].dataset,
-                         submit=config.submit, report_videos=config.report_videos)
+                         submit=config.submit, report_videos=config.report_videos, n_boot=config.n_boot)
 
 
 _FLAG_KEYS = {"model": "model", "seg_head": "seg_head", "sam2": "sam2", "data": "data", "output_dir": "output_dir",
               "dataset": "dataset", "limit": "limit", "backend": "backend", "resume": "resume", "submit": "submit",
-              "num_workers": "num_workers", "device": "device", "dtype": "dtype"}
+              "num_workers": "num_workers", "device": "device", "dtype": "dtype", "fixed_guess": "fixed_guess"}
 
 
 def config_from_cli(args: Any) -> EvalConfig:
@@ -249,8 +300,10 @@ def config_from_cli(args: Any) -> EvalConfig:
             values[key] = value
     if getattr(args, "clean_inputs", None):
         values["released_inputs"] = False
-    missing = [k for k in ("model", "sam2", "data", "output_dir") if not values.get(k)]
+    needed = ("sam2", "data", "output_dir") if values.get("fixed_guess") else ("model", "sam2", "data", "output_dir")
+    missing = [k for k in needed if not values.get(k)]
     if missing:
         raise SystemExit(f"videoseg-o3 eval: missing {', '.join('--' + k.replace('_', '-') for k in missing)} "
                          "(or set eval.<key> in the recipe)")
+    values.setdefault("model", "")
     return EvalConfig(**values)

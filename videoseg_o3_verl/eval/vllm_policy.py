@@ -81,3 +81,6 @@ class VLLMPolicy:
 
     def seg_hidden(self, generation: Generation) -> torch.Tensor | None:
         return self.hf.seg_hidden(generation)
+
+    def turn_seg_hiddens(self, generation: Generation) -> torch.Tensor:
+        return self.hf.turn_seg_hiddens(generation)

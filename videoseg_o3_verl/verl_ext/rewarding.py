@@ -20,6 +20,7 @@ from ..trajectory import EXTRA_FIELDS_KEY, Trajectory
 
 if TYPE_CHECKING:
     from ..config import VideoSegO3Config
+    from ..data.records import RVOSRecord
     from ..env import EnvConfig
 
 FRAME_SLOTS = 9
@@ -88,6 +89,15 @@ def round_ious(trajectory: Trajectory, frame_ious: torch.Tensor, key_ious: torch
     return mask_ious, keyframe_ious
 
 
+def reward_inputs(turn_texts: list[str], record: RVOSRecord, mask_ious: list[list[float]], keyframe_ious: list[float],
+                  parity: bool = True, jf: float | None = None) -> TrajectoryRewardInputs:
+    """The reward terms' inputs of one trajectory: its turns, the record's per-frame existence and the per-turn IoUs
+    (``per_round_maskious``, ``per_round_keyframe_ious``); shared by training and ``videoseg-o3 eval``."""
+    return TrajectoryRewardInputs(turns=list(turn_texts), mask_existence=list(record.mask_existence),
+                                  per_round_maskious=mask_ious, per_round_keyframe_ious=keyframe_ious, jf=jf,
+                                  parity=parity)
+
+
 def unscored_reason(extra_fields: dict, extra_info: dict) -> str | None:
     """Why :func:`score_sample` cannot score a row (it then gets reward 0), or ``None`` when it can."""
     if not isinstance(extra_fields, dict) or EXTRA_FIELDS_KEY not in extra_fields:
@@ -108,9 +118,7 @@ def score_sample(spec: RewardSpec, extra_fields: dict, extra_info: dict, frame_i
     trajectory = Trajectory.from_extra_fields(extra_fields)
     record = record_from_extra_info(extra_info)
     mask_ious, keyframe_ious = round_ious(trajectory, frame_ious, key_ious)
-    inputs = TrajectoryRewardInputs(turns=[turn.text for turn in trajectory.turns],
-                                    mask_existence=list(record.mask_existence), per_round_maskious=mask_ious,
-                                    per_round_keyframe_ious=keyframe_ious, jf=jf, parity=parity)
+    inputs = reward_inputs([turn.text for turn in trajectory.turns], record, mask_ious, keyframe_ious, parity, jf)
     total, per_term = spec.compute(inputs)
     return SampleRewards(total=float(total), per_term={k: float(v) for k, v in per_term.items()}, inputs=inputs,
                          num_turns=len(trajectory.turns),

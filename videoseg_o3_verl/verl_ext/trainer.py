@@ -43,6 +43,29 @@ def _rows(value: torch.Tensor) -> list[torch.Tensor]:
     return list(value.unbind()) if value.is_nested else list(value)
 
 
+def replay_poll_interval(config, default: float) -> float:
+    """Seconds between the replay buffer's checks for finished trajectories: ``trainer.v1.sampler.sampler_kwargs.
+    poll_interval`` when set, else ``default``.
+
+    verl's built-in ``ReplayBuffer`` takes ``poll_interval`` (2 s) as a constructor argument but its trainer never
+    passes one, so a step whose rollout takes 0.3 s still waits 2 s in ``timing_s/gen``; a short CPU step wants less.
+
+    Example:
+        >>> replay_poll_interval({"trainer": {"v1": {"sampler": {"sampler_kwargs": {"poll_interval": 0.05}}}}}, 2.0)
+        0.05
+    """
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(OmegaConf.create(config) if isinstance(config, dict) else config,
+                             "trainer.v1.sampler.sampler_kwargs.poll_interval", default=None)
+    if value is None:
+        return float(default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"[trainer.v1.sampler.sampler_kwargs.poll_interval] must be a number of seconds > 0, "
+                         f"got {value!r}")
+    return float(value)
+
+
 @register_trainer(TRAINER_MODE)
 class VideoSegO3Trainer(PPOTrainerSync):
     """``PPOTrainerSync`` + the post-forward VideoSEG-O3 rewards (see the module docstring)."""
@@ -57,7 +80,9 @@ class VideoSegO3Trainer(PPOTrainerSync):
             raise ValueError("Invalid VideoSEG-O3 configuration:\n  - " + "\n  - ".join(problems))
         self.reward_spec = reward_spec_from(self.videoseg)
         self.sam2_service = connect_reward_service(self.videoseg)
-        return super()._build_replay_buffer()
+        buffer = super()._build_replay_buffer()
+        buffer.poll_interval = replay_poll_interval(self.config, buffer.poll_interval)
+        return buffer
 
     def _compute_old_log_prob(self, batch, metrics: dict):
         batch = super()._compute_old_log_prob(batch, metrics)
