@@ -24,7 +24,7 @@ class DemoConfig:
     """Held-out samples each policy is evaluated on."""
     sft_steps: int = 800
     """Optimizer steps of the cold-start SFT."""
-    rl_steps: int = 20
+    rl_steps: int = 13
     """Training steps of the VideoSEG-O3 RL run."""
     data_preset: str = "grounding"
     """Synthetic data preset (``videoseg-o3 synthetic --preset``)."""

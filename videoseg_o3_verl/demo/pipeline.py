@@ -156,7 +156,7 @@ def rl_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage
                         f"trainer.save_freq={cfg.rl_steps}", f"trainer.default_local_dir={paths.rl_dir}",
                         "trainer.resume_mode=disable",
                         "actor_rollout_ref.actor.checkpoint.save_contents=[model,optimizer,extra,hf_model]",
-                        f"videoseg_o3.report.samples_dir={paths.rl_dir / 'samples'}", "trainer.logger=[console,file]")
+                        "trainer.logger=[console,file]")
     return Stage("rl", (argv,), total=cfg.rl_steps, unit="step", progress=lambda: count_steps(metrics, RL_STEP_KEY),
                  env=_tracker_env(metrics))
 
