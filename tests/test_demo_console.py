@@ -73,7 +73,7 @@ def test_learning_demo_console_budget_and_summary(tmp_path, monkeypatch, capfd):
     out = tmp_path / "demo"
     (out / "rl" / "global_step_9").mkdir(parents=True)  # an earlier run's checkpoint is not resumed
     (out / "notes.txt").write_text("mine")
-    assert run_demo(DemoConfig(output_dir=str(out))) == 0
+    assert run_demo(DemoConfig(output_dir=str(out), sft_steps=3, rl_steps=2)) == 0
     shown = capfd.readouterr()
     lines = (shown.out + shown.err).replace("\r", "\n").splitlines()
     final = (shown.out + shown.err).count("\n")
@@ -96,7 +96,19 @@ def test_learning_demo_failure_names_the_stage_and_its_log(tmp_path, monkeypatch
 
     _fake_stages(monkeypatch, fail="sft")
     out = tmp_path / "demo"
-    assert run_demo(DemoConfig(output_dir=str(out))) == 1
+    assert run_demo(DemoConfig(output_dir=str(out), sft_steps=3, rl_steps=2)) == 1
     shown = capfd.readouterr().out
     assert "stage 'sft' failed" in shown and str(out / "logs" / "sft.log") in shown
     assert "[4/6] rl" not in shown and not (out / "summary.json").exists()
+
+
+def test_learning_demo_steps_default_to_the_recipes(tmp_path, capfd):
+    from videoseg_o3_verl.demo import DemoConfig, run_demo
+    from videoseg_o3_verl.demo.pipeline import recipe_steps, with_steps
+
+    assert with_steps(DemoConfig(sft_steps=7, rl_steps=5, rl_recipe="tiny_cpu")).rl_steps == 5
+    assert with_steps(DemoConfig(sft_steps=7, rl_recipe="tiny_cpu")).rl_steps == recipe_steps("tiny_cpu") == 3
+    # a recipe without a step count: the message says which flag to pass, nothing runs
+    assert run_demo(DemoConfig(output_dir=str(tmp_path / "d"), sft_recipe="coldstart_tiny_cpu")) == 1
+    assert "pass the stage's steps (--sft-steps / --rl-steps)" in capfd.readouterr().out
+    assert not (tmp_path / "d").exists()

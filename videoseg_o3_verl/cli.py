@@ -104,8 +104,9 @@ class Demo(Subcommand):
         parser.add_argument("--quick", action="store_true",
                             help="the plumbing run instead: a few RL steps of a random model, some replies scripted")
         for flag, text in self.SIZES.items():
-            key = flag[2:].replace("-", "_")
-            parser.add_argument(flag, type=int, default=getattr(DemoConfig, key), help=f"{text} (default: %(default)s)")
+            default = getattr(DemoConfig, flag[2:].replace("-", "_"))
+            shown = "the recipe's" if default is None else "%(default)s"
+            parser.add_argument(flag, type=int, default=default, help=f"{text} (default: {shown})")
         parser.add_argument("--steps", type=int, default=3, help="--quick: RL steps")
         parser.add_argument("--rollout", choices=("hf", "vllm"), default="hf",
                             help="--quick: the plugin's HF generate, or verl's vLLM (needs vLLM installed)")

@@ -35,8 +35,8 @@ def test_plots_draw_the_logged_metrics():
     assert [_polylines(svg) for svg in sft] == [["sft/ce", "sft/mask_loss"], ["sft/seg_iou"]]
     rl = stage_plots(RL_ROWS, PLOTS["rl"])
     assert _polylines(rl[0]) == ["videoseg/reward/total"]
-    # every reward term, found by prefix; the total has its own plot
-    assert _polylines(rl[1]) == ["videoseg/reward/strict_format_cot", "videoseg/reward/lr_vtg_keyframe"]
+    # every reward term, found by prefix (named without it); the total has its own plot
+    assert _polylines(rl[1]) == ["strict_format_cot", "lr_vtg_keyframe"]
     assert _polylines(rl[2]) == ["videoseg/avg_turns"] and _polylines(rl[3]) == ["videoseg/select_rate"]
     assert _polylines(rl[4]) == ["videoseg/final_mask_iou"]  # final_keyframe_iou was not logged: no line
     assert _polylines(rl[5]) == ["actor/pg_loss", "actor/kl_loss"]

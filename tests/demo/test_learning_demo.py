@@ -13,11 +13,12 @@ import pytest
 
 from tests.e2e.runner import run_cli, tail
 from videoseg_o3_verl.demo.config import DemoConfig
+from videoseg_o3_verl.demo.pipeline import recipe_steps
 from videoseg_o3_verl.demo.summary import read_summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.ray]
 
-SHORT = {"--n-eval": 150, "--rl-steps": max(1, DemoConfig().rl_steps // 2)}
+SHORT = {"--n-eval": 150, "--rl-steps": max(1, recipe_steps(DemoConfig.rl_recipe) // 2)}
 """The shortened run: the default data and cold start (learning needs them), fewer RL steps and held-out samples."""
 MIN_SFT_FORMAT = 0.8
 """SFT format_valid at least this (the full demo aims at 0.9)."""

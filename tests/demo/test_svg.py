@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from videoseg_o3_verl.demo.svg import PlotBox, line_plot, project
+from videoseg_o3_verl.demo.svg import PlotBox, line_plot, project, tick_label
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 BOX = PlotBox(width=300, height=200, left=50, right=50, top=20, bottom=30)
@@ -50,7 +50,15 @@ def test_empty_and_non_finite_series_are_not_drawn():
     root = ET.fromstring(svg)
     lines = root.findall("s:polyline", NS)
     assert len(lines) == 1 and len(_points(lines[0])) == 2
+    assert root.findall("s:circle", NS) == []
     assert "no data" in line_plot({"x": []}, box=BOX)
+
+
+def test_a_one_point_series_gets_a_dot():
+    # x range [2, 2] widens to [1.5, 2.5] and y [1, 1] to [0.5, 1.5]: the point sits mid-area at (150, 95)
+    root = ET.fromstring(line_plot({"one": [(2, 1.0)]}, box=BOX))
+    dots = root.findall("s:circle", NS)
+    assert [(float(d.get("cx")), float(d.get("cy"))) for d in dots] == [(150.0, 95.0)]
 
 
 def test_flat_series_is_centred():
@@ -66,3 +74,9 @@ def test_project_and_bad_layout():
     with pytest.raises(ValueError, match="ticks"):
         line_plot({"a": [(0, 1)]}, ticks=1)
     assert re.match(r"<svg ", line_plot({"a": [(0, 1)]}))
+
+
+def test_tick_labels_near_zero_read_zero():
+    # the lowest tick of a loss that starts at 3e-8 on a 0..1.9 axis is 0 for the reader, not "3.17e-08"
+    assert tick_label(3.17e-08, 1.93) == "0" and tick_label(0.01, 1.93) == "0.01"
+    assert tick_label(1234.5, 10.0) == "1.23e+03" and tick_label(-0.5, 1.0) == "-0.5"

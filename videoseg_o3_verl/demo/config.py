@@ -22,10 +22,10 @@ class DemoConfig:
     """Synthetic training videos (SFT and RL draw from them)."""
     n_eval: int = 300
     """Held-out samples each policy is evaluated on."""
-    sft_steps: int = 800
-    """Optimizer steps of the cold-start SFT."""
-    rl_steps: int = 20
-    """Training steps of the VideoSEG-O3 RL run."""
+    sft_steps: int | None = None
+    """Optimizer steps of the cold-start SFT; None: the SFT recipe's ``trainer.total_training_steps``."""
+    rl_steps: int | None = None
+    """Training steps of the VideoSEG-O3 RL run; None: the RL recipe's ``trainer.total_training_steps``."""
     data_preset: str = "grounding"
     """Synthetic data preset (``videoseg-o3 synthetic --preset``)."""
     think_style: str = "short"
@@ -52,13 +52,15 @@ class DemoConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type in ("int",) and (not isinstance(value, int) or isinstance(value, bool)):
+            optional = f.type == "int | None" and value is None
+            if f.type in ("int", "int | None") and not optional and (not isinstance(value, int)
+                                                                     or isinstance(value, bool)):
                 raise TypeError(f"[demo] {f.name} must be an integer, got {value!r}")
         if not isinstance(self.output_dir, str) or not self.output_dir:
             raise ValueError(f"[demo] output_dir must be a non-empty path, got {self.output_dir!r}")
         for key in ("n_train", "n_eval", "sft_steps", "rl_steps", "model_hidden_size", "model_layers",
                     "sam2_image_size"):
-            if getattr(self, key) < 1:
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(f"[demo] {key} must be >= 1, got {getattr(self, key)}")
         if self.seed < 0:
             raise ValueError(f"[demo] seed must be >= 0, got {self.seed}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -156,7 +156,7 @@ def rl_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage
                         f"trainer.save_freq={cfg.rl_steps}", f"trainer.default_local_dir={paths.rl_dir}",
                         "trainer.resume_mode=disable",
                         "actor_rollout_ref.actor.checkpoint.save_contents=[model,optimizer,extra,hf_model]",
-                        f"videoseg_o3.report.samples_dir={paths.rl_dir / 'samples'}", "trainer.logger=[console,file]")
+                        "trainer.logger=[console,file]")
     return Stage("rl", (argv,), total=cfg.rl_steps, unit="step", progress=lambda: count_steps(metrics, RL_STEP_KEY),
                  env=_tracker_env(metrics))
 
@@ -210,10 +210,31 @@ def report_stage(cfg: DemoConfig, paths: DemoPaths, walls: dict[str, float], sta
                  progress=lambda: int((paths.root / SUMMARY_FILE).is_file()) + int("report" in result))
 
 
+def recipe_steps(recipe: str) -> int:
+    """``trainer.total_training_steps`` of a recipe; the error says which flag sets it instead."""
+    from ..launch import compose_recipe
+
+    steps = compose_recipe(recipe).trainer.get("total_training_steps")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"[demo] recipe {recipe!r} sets no trainer.total_training_steps (got {steps!r}): pass the "
+                         "stage's steps (--sft-steps / --rl-steps)")
+    return steps
+
+
+def with_steps(cfg: DemoConfig) -> DemoConfig:
+    """``cfg`` with the SFT and RL step counts filled in from their recipes where unset."""
+    return replace(cfg, sft_steps=cfg.sft_steps or recipe_steps(cfg.sft_recipe),
+                   rl_steps=cfg.rl_steps or recipe_steps(cfg.rl_recipe))
+
+
 def run_demo(cfg: DemoConfig | None = None) -> int:
     """The whole learning demo (module docstring); returns a process exit code (1 when a stage failed, after
     printing which one and the end of its log)."""
-    cfg = cfg or DemoConfig()
+    try:
+        cfg = with_steps(cfg or DemoConfig())
+    except (FileNotFoundError, ValueError) as err:
+        print(f"[demo] {err}", flush=True)
+        return 1
     paths = DemoPaths(Path(cfg.output_dir).resolve())
     for old in paths.outputs():
         if old.is_dir():

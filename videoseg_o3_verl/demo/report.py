@@ -45,13 +45,20 @@ div.pair h2.policy { margin-bottom: 0; }
 
 
 def stage_plots(rows: Sequence[dict[str, Any]], specs: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
-    """One SVG per plot spec from file-tracker rows (a plot whose metrics were never logged says "no data")."""
+    """One SVG per plot spec from file-tracker rows (a plot whose metrics were never logged says "no data"); a
+    prefix's metrics are named without the prefix in the legend."""
     explicit = {key for _, keys in specs for key in keys if not key.endswith("*")}
     out = []
     for title, keys in specs:
-        names = [name for key in keys for name in
-                 ([k for k in keys_with_prefix(rows, key[:-1]) if k not in explicit] if key.endswith("*") else [key])]
-        out.append(line_plot({name: series(rows, name) for name in names}, title=title))
+        lines: dict[str, list[tuple[float, float]]] = {}
+        for key in keys:
+            if not key.endswith("*"):
+                lines[key] = series(rows, key)
+                continue
+            prefix = key[:-1]  # legend: the name after the prefix (the title says what they are)
+            lines.update({name[len(prefix):]: series(rows, name) for name in keys_with_prefix(rows, prefix)
+                          if name not in explicit})
+        out.append(line_plot(lines, title=title))
     return out
 
 

@@ -17,13 +17,13 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 class PlotBox:
     """Pixel layout of a plot: the SVG size and the margins around the plotting area."""
 
-    width: int = 460
+    width: int = 510
     """SVG width in pixels (plot area + legend column)."""
     height: int = 240
     """SVG height in pixels."""
     left: int = 56
     """Left margin (y tick labels)."""
-    right: int = 170
+    right: int = 220
     """Right margin (the legend column)."""
     top: int = 26
     """Top margin (the title)."""
@@ -42,8 +42,14 @@ def _span(values: Sequence[float]) -> tuple[float, float]:
     return lo, hi
 
 
-def _tick_label(value: float) -> str:
-    return f"{value:.3g}" if value != 0 else "0"
+def tick_label(value: float, span: float) -> str:
+    """A tick's text: 3 significant digits; ``0`` for a value within a thousandth of the axis span of zero.
+
+    Example:
+        >>> tick_label(1.2345, 2.0), tick_label(3.17e-08, 1.93), tick_label(-0.25, 1.0)
+        ('1.23', '0', '-0.25')
+    """
+    return "0" if abs(value) < 1e-3 * span else f"{value:.3g}"
 
 
 def project(x: float, y: float, x_range: tuple[float, float], y_range: tuple[float, float],
@@ -63,8 +69,8 @@ def project(x: float, y: float, x_range: tuple[float, float], y_range: tuple[flo
 
 def line_plot(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str = "", x_label: str = "step",
               box: PlotBox = PlotBox(), ticks: int = 5) -> str:
-    """One ``<svg>`` with a polyline per non-empty series, axes with ``ticks`` evenly spaced labelled ticks on each,
-    the title, the x label and a legend (colour → series name).
+    """One ``<svg>`` with a polyline per non-empty series (and a dot when it has one point), axes with ``ticks``
+    evenly spaced labelled ticks on each, the title, the x label and a legend (colour → series name).
 
     Args:
         series: name → ``(x, y)`` points; non-finite points are dropped, series left empty are not drawn.
@@ -92,15 +98,16 @@ def line_plot(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str
         return "".join(parts) + "</svg>"
     x_range = _span([x for points in clean.values() for x, _ in points])
     y_range = _span([y for points in clean.values() for _, y in points])
+    x_span, y_span = x_range[1] - x_range[0], y_range[1] - y_range[0]
     for i in range(ticks):
-        fx = x_range[0] + (x_range[1] - x_range[0]) * i / (ticks - 1)
-        fy = y_range[0] + (y_range[1] - y_range[0]) * i / (ticks - 1)
+        fx = x_range[0] + x_span * i / (ticks - 1)
+        fy = y_range[0] + y_span * i / (ticks - 1)
         px, _ = project(fx, y_range[0], x_range, y_range, box)
         _, py = project(x_range[0], fy, x_range, y_range, box)
         parts.append(f'<line class="tick" x1="{px:.1f}" y1="{y1}" x2="{px:.1f}" y2="{y1 + 4}" stroke="#444"/>'
-                     f'<text x="{px:.1f}" y="{y1 + 15}" text-anchor="middle">{_tick_label(fx)}</text>'
+                     f'<text x="{px:.1f}" y="{y1 + 15}" text-anchor="middle">{tick_label(fx, x_span)}</text>'
                      f'<line class="tick" x1="{x0 - 4}" y1="{py:.1f}" x2="{x0}" y2="{py:.1f}" stroke="#444"/>'
-                     f'<text x="{x0 - 6}" y="{py + 4:.1f}" text-anchor="end">{_tick_label(fy)}</text>')
+                     f'<text x="{x0 - 6}" y="{py + 4:.1f}" text-anchor="end">{tick_label(fy, y_span)}</text>')
     parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{box.height - 6}" text-anchor="middle">'
                  f"{html.escape(x_label)}</text>")
     for i, (name, points) in enumerate(clean.items()):
@@ -108,6 +115,9 @@ def line_plot(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str
         coords = " ".join("{:.1f},{:.1f}".format(*project(x, y, x_range, y_range, box)) for x, y in points)
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}">'
                      f"<title>{html.escape(name)}</title></polyline>")
+        if len(points) == 1:  # a one-point line is invisible: mark the point
+            px, py = project(*points[0], x_range, y_range, box)
+            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>')
         ly = y0 + 6 + 15 * i
         parts.append(f'<line x1="{x1 + 10}" y1="{ly}" x2="{x1 + 28}" y2="{ly}" stroke="{colour}" stroke-width="2"/>'
                      f'<text class="legend" x="{x1 + 32}" y="{ly + 4}">{html.escape(name)}</text>')
