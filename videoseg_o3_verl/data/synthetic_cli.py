@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=PRESETS, default="shapes",
                         help="content: moving shapes with referring/reasoning queries, or the demo's learnable "
                              "colour-grounding task")
-    sizes = ", ".join(f"{p}: {d['num_frames']} frames of {d['height']}x{d['width']}" for p, d in PRESET_DEFAULTS.items())
+    sizes = ", ".join(f"{name}: {d['num_frames']} frames of {d['height']}x{d['width']}"
+                      for name, d in PRESET_DEFAULTS.items())
     parser.add_argument("--num-frames", type=int, default=None, help=f"frames per video (default per preset: {sizes})")
     parser.add_argument("--height", type=int, default=None, help="frame height in pixels (default per preset)")
     parser.add_argument("--width", type=int, default=None, help="frame width in pixels (default per preset)")

@@ -18,8 +18,9 @@ class DemoConfig:
     seed: int = 0
     """Seed of the training videos, the VTS-CoT phrasing and both trainers; held-out videos use
     ``seed + HELDOUT_SEED_OFFSET``."""
-    n_train: int = 1000
-    """Synthetic training videos (SFT and RL draw from them)."""
+    n_train: int = 200
+    """Synthetic training videos (3 expressions each; SFT and RL draw from them; 200 keep every frame in the SFT
+    frame cache)."""
     n_eval: int = 300
     """Held-out samples each policy is evaluated on."""
     sft_steps: int | None = None

@@ -172,9 +172,8 @@ class EvalWorker:
 
     def __init__(self, config: EvalConfig, device: str | None = None) -> None:
         _quiet()
-        from videoseg_o3_verl.eval.predict import load_models
-
         from videoseg_o3_verl.eval.fixed_guess import FixedGuessModels
+        from videoseg_o3_verl.eval.predict import load_models
 
         self.dataset = config.dataset
         if config.fixed_guess:

@@ -1,0 +1,145 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""What makes grounding learnable for a CPU-sized policy: cold-start learning curves of task/training variants.
+
+Each variant runs the learning demo's own stages — `videoseg-o3 synthetic --preset grounding`, `videoseg-o3 vts-cot`
+and `videoseg-o3 sft --config-name demo_coldstart` (verl's SFT trainer, seg head supervised) — and the SFT
+checkpoints saved every `--eval-every` steps are evaluated with `evaluate_policies` (the demo's eval: training
+observations, greedy multi-turn episodes, SAM2 propagation) on the same held-out videos, next to the fixed-guess
+baseline. The table lists, per checkpoint, the training wall time and the five episode metrics with their 95 %
+bootstrap intervals.
+
+Variants (one factor changed from the demo's settings):
+
+- ``demo``: what `videoseg-o3 demo` trains (compact reasoning, ×5 weight on digit tokens, up to one `<select>`);
+- ``plain_ce``: digit tokens weighted like every other token (`videoseg_o3_sft.digit_weight=1`);
+- ``full_think``: the phrased VTS-CoT reasoning (~80 tokens per turn) instead of the compact one;
+- ``no_select``: every cold-start trajectory answers at once (no `<select>` turn).
+
+Usage::
+
+    flock /tmp/videoseg_heavy.lock nice .venv/bin/python benchmarks/learning_curve.py \\
+        --variants demo,plain_ce --sft-steps 600 --eval-every 200 --out bench_out/learning_curve
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+VARIANTS: dict[str, dict] = {
+    "demo": {"vts_cot": [], "sft": []},
+    "plain_ce": {"vts_cot": [], "sft": ["videoseg_o3_sft.digit_weight=1.0"]},
+    "full_think": {"vts_cot": ["--think-style", "full"], "sft": []},
+    "no_select": {"vts_cot": ["--max-selects", "0"], "sft": []},
+}
+"""Variant name -> extra `vts-cot` arguments and extra SFT recipe overrides (on top of the demo's)."""
+
+METRICS = ("format_valid", "keyframe_hit", "tiou", "jf", "reward_total")
+
+
+def cli(*args: str, log: Path, env: dict[str, str] | None = None) -> None:
+    """Run `python -m videoseg_o3_verl <args>`, its output to `log`; raise with the log's tail on failure."""
+    with open(log, "w") as handle:
+        env = {**os.environ, "WANDB_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "videoseg_o3_verl", *args], stdout=handle,
+                              stderr=subprocess.STDOUT, env=env)
+    if proc.returncode:
+        raise SystemExit(f"{args[0]} failed; see {log}:\n" + log.read_text()[-3000:])
+
+
+def make_data(out: Path, n_train: int, n_eval: int, seed: int) -> tuple[Path, Path]:
+    """Training and held-out (disjoint seed) grounding videos as RL parquet files."""
+    for name, videos, data_seed in (("train", n_train, seed), ("heldout", n_eval, seed + 1_000_003)):
+        if not (out / name / "train.parquet").is_file():
+            cli("synthetic", "--root", str(out / name), "--preset", "grounding", "--num-videos", str(videos),
+                "--seed", str(data_seed), "--parquet-dir", str(out / name), log=out / f"data_{name}.log")
+    return out / "train" / "train.parquet", out / "heldout" / "train.parquet"
+
+
+def run_variant(name: str, out: Path, train: Path, models: dict[str, str], steps: int, every: int,
+                seed: int) -> tuple[dict[int, Path], float]:
+    """VTS-CoT + SFT of one variant; returns {step: checkpoint} and the SFT wall seconds."""
+    spec = VARIANTS[name]
+    work = out / name
+    work.mkdir(parents=True, exist_ok=True)
+    sft_parquet = work / "vts_cot.parquet"
+    cli("vts-cot", "--data", str(train), "--out", str(sft_parquet), "--seed", str(seed), "--max-selects", "1",
+        "--think-style", "short", "--env-file", str(ROOT / "recipes" / "demo_env.yaml"), *spec["vts_cot"],
+        log=work / "vts_cot.log")
+    start = time.perf_counter()
+    cli("sft", "--config-name", "demo_coldstart", f"model.path={models['model']}",
+        f"videoseg_o3.sam2.checkpoint={models['sam2']}", f"data.train_files={sft_parquet}",
+        f"trainer.default_local_dir={work / 'sft'}", f"trainer.total_training_steps={steps}",
+        f"trainer.save_freq={every}", f"trainer.seed={seed}", "trainer.logger=[console,file]", *spec["sft"],
+        log=work / "sft.log", env={"VERL_FILE_LOGGER_PATH": str(work / "sft_metrics.jsonl")})
+    wall = time.perf_counter() - start
+    checkpoints = {int(p.name.split("_")[-1]): p for p in (work / "sft").glob("global_step_*")}
+    return dict(sorted(checkpoints.items())), wall
+
+
+def fmt(metric: dict) -> str:
+    lo, hi = metric["ci95"]
+    return f"{metric['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default="demo,plain_ce", help=f"comma-separated, from {sorted(VARIANTS)}")
+    parser.add_argument("--sft-steps", type=int, default=600)
+    parser.add_argument("--eval-every", type=int, default=200)
+    parser.add_argument("--n-train", type=int, default=1000, help="training videos (3 expressions each)")
+    parser.add_argument("--n-eval", type=int, default=300, help="held-out samples")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="bench_out/learning_curve")
+    args = parser.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; known: {sorted(VARIANTS)}")
+
+    from videoseg_o3_verl.env import load_env_overrides
+    from videoseg_o3_verl.eval.compare import PolicySpec, evaluate_policies
+    from videoseg_o3_verl.model.tiny import tiny_qwen_vl, tiny_sam2
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train, heldout = make_data(out, args.n_train, args.n_eval, args.seed)
+    models = {"model": str(tiny_qwen_vl("qwen2_5_vl", hidden_size=128, num_layers=2)),
+              "sam2": str(tiny_sam2(image_size=128))}
+    env = load_env_overrides(ROOT / "recipes" / "demo_env.yaml")
+    rows, baseline = [], None
+    for name in variants:
+        checkpoints, wall = run_variant(name, out, train, models, args.sft_steps, args.eval_every, args.seed)
+        policies = {f"step_{step}": PolicySpec(model=str(ckpt / "hf_policy"), seg_head=str(ckpt / "seg_head"))
+                    for step, ckpt in checkpoints.items()}
+        result = evaluate_policies(policies, data=str(heldout), sam2=models["sam2"],
+                                   output_dir=str(out / name / "eval"), env_protocol="train", env=env,
+                                   limit=args.n_eval, fixed_guess=baseline is None, progress=False)
+        if baseline is None:
+            baseline = result["eval"]["fixed_guess"]
+        for step in checkpoints:
+            rows.append({"variant": name, "step": step, "sft_wall_s": round(wall * step / args.sft_steps, 1),
+                         **result["eval"][f"step_{step}"]})
+        print(f"{name}: {len(checkpoints)} checkpoints, SFT {wall:.0f} s", flush=True)
+    header = "| variant | SFT step | SFT s (prorated) | " + " | ".join(METRICS) + " |"
+    lines = [header, "|" + "---|" * (3 + len(METRICS))]
+    lines.append("| fixed guess | – | – | " + " | ".join(fmt(baseline[m]) for m in METRICS) + " |")
+    for row in rows:
+        lines.append(f"| {row['variant']} | {row['step']} | {row['sft_wall_s']} | "
+                     + " | ".join(fmt(row[m]) for m in METRICS) + " |")
+    table = "\n".join(lines)
+    print(table)
+    (out / "learning_curve.md").write_text(table + "\n")
+    (out / "learning_curve.json").write_text(json.dumps({"fixed_guess": baseline, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
