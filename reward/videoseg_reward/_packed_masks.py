@@ -24,7 +24,6 @@ copies. Everything is exact bit arithmetic; the tests compare it with a plain pe
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np

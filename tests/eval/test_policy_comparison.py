@@ -183,10 +183,10 @@ def test_batched_episodes_follow_each_episode_protocol(demo):
 def test_batched_generation_gives_the_tokens_of_one_at_a_time(demo):
     """Left-padded greedy batches of the tiny model: the same turns, tokens and prompts as unbatched, and the same
     journal entries through `evaluate_records`."""
+    import dataclasses
+
     from videoseg_o3_verl.eval.episode import run_episodes
     from videoseg_o3_verl.eval.predict import evaluate_records
-
-    import dataclasses
 
     env = EnvConfig.train(**{**demo["env"], "max_new_tokens": 24})
     models = load_models(demo["model"], demo["sam2"], device="cpu", env=env)
