@@ -3,8 +3,8 @@
 RL keeps its reward and both beat the fixed guess at grounding on held-out videos — the orderings of the issue with a
 looser margin, read from the `summary.json` contract.
 
-Several minutes on 2 cores (real data, VTS-CoT, verl's SFT and PPO trainers, three evaluations). Run it alone with
-`bash scripts/run_tests.sh tests/demo/test_learning_demo.py -m slow`.
+Over 10 minutes on 2 cores (real data, VTS-CoT, verl's SFT and PPO trainers, four evaluations), so it is marked
+`long` and left out of the default run. Run it alone with `bash scripts/run_tests.sh -m long`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from videoseg_o3_verl.demo.config import DemoConfig
 from videoseg_o3_verl.demo.pipeline import recipe_steps
 from videoseg_o3_verl.demo.summary import read_summary
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.ray]
+pytestmark = [pytest.mark.long, pytest.mark.slow, pytest.mark.e2e, pytest.mark.ray]
 
 SHORT = {"--n-eval": 150, "--rl-steps": max(1, recipe_steps(DemoConfig.rl_recipe) // 2)}
 """The shortened run: the default data and cold start (learning needs them), fewer RL steps and held-out samples."""

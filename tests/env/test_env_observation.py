@@ -212,3 +212,21 @@ def test_observations_from_a_real_frame_folder(tmp_path):
     assert shown.low_res_indices == [1, 2, 3, 4, 6]  # 6 frames > 5: linspace(1, 6, 5) = 1, 2.25, 3.5, 4.75, 6
     assert shown.low_res_sizes == [(80, 60)] * 5 and shown.high_res_sizes == [(80, 60)]
     assert image_colours(content) == [colour(i) for i in [1, 2, 3, 4, 6, 2]]
+
+
+def test_frame_labels_name_each_low_resolution_image():
+    """`frame_labels` (the learning demo) writes "Frame k: " before each low-res image, in the first turn and after a
+    `<select>`; the high-res images and every other text stay as released."""
+    video = FakeVideo(30)
+    config = EnvConfig.train(frame_labels=True)
+    content, _ = initial_user_content(video, QUESTION, config)
+    plain, _ = initial_user_content(FakeVideo(30), QUESTION, EnvConfig.train())
+    low = [0, 3, 6, 9, 12, 16, 19, 22, 25, 29]
+    assert types(content) == ["text", "image"] * 10 + ["text"] + ["image"] * 5 + ["text", "text"]
+    assert texts(content)[:10] == [f"Frame {i}: " for i in low]
+    assert texts(content)[10:] == texts(plain)
+    assert image_colours(content) == image_colours(plain)
+    action = parse_action('<select><VTG>{"start": 10, "end": 20, "keyframe": 15}</VTG></select>', 30)
+    content, _ = select_observation_content(video, action, QUESTION, config)
+    assert types(content) == ["text", "image"] * 5 + ["text", "image", "text", "text"]
+    assert texts(content)[:5] == ["Frame 10: ", "Frame 12: ", "Frame 15: ", "Frame 17: ", "Frame 20: "]

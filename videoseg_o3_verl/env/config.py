@@ -100,6 +100,11 @@ class EnvConfig:
     """After the environment's resize, snap every shown image as `qwen_vl_utils.fetch_image` does (released eval,
     which calls `process_vision_info` on all messages): `smart_resize` with factor 28 and 4..16,384 tokens, BICUBIC."""
 
+    frame_labels: bool = False
+    """Write "Frame k: " before every low-resolution image (first turn and `<select>` observations). Not in the
+    released protocol, which shows the images back to back and lists their indices afterwards; for tiny random
+    policies (the learning demo), which otherwise have to count image blocks to name a frame."""
+
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"[EnvConfig] mode must be one of {MODES}, got {self.mode!r}")

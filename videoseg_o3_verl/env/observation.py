@@ -113,6 +113,13 @@ def _check_question(question: object) -> str:
     return question
 
 
+def _low_res_images(indices: list[int], images: list[Image.Image], config: EnvConfig) -> list[dict[str, Any]]:
+    """The low-resolution images, each preceded by "Frame k: " when `config.frame_labels` is on."""
+    if not config.frame_labels:
+        return [_image(img) for img in images]
+    return [item for i, img in zip(indices, images, strict=True) for item in (_text(f"Frame {int(i)}: "), _image(img))]
+
+
 def initial_user_content(
     video: FrameLoader, question: str, config: EnvConfig
 ) -> tuple[list[dict[str, Any]], ShownFrames]:
@@ -147,7 +154,7 @@ def initial_user_content(
     high_images = [resize(frames[i], config.high_res_min_pixels, config.high_res_max_pixels) for i in high]
     style = config.index_style
     content = (
-        [_image(img) for img in low_images]
+        _low_res_images(low, low_images, config)
         + [_text(INITIAL_LOW_RES_TEXT.format(n=len(low), indices=render_indices(low, style)))]
         + [_image(img) for img in high_images]
         + [_text(INITIAL_HIGH_RES_TEXT.format(n=len(high), indices=render_indices(high, style)))]
@@ -209,7 +216,7 @@ def select_observation_content(
     ), config)
     quoted = question if config.observation_query == "expression" else query_sentence(question, num_frames, config)
     content = (
-        [_image(img) for img in low_images]
+        _low_res_images(temporal, low_images, config)
         + [_text(OBS_LOW_RES_TEXT.format(n=len(temporal), indices=render_indices(temporal, config.index_style)))]
         + [_image(key_image)]
         + [_text(OBS_KEYFRAME_TEXT.format(keyframe=int(keyframe)))]
