@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench_out/learning_curve")
     args = parser.parse_args(argv)
+    if args.n_train * 3 < 16:
+        parser.error(f"--n-train {args.n_train} gives {args.n_train * 3} trajectories, fewer than one SFT batch (16)")
     variants = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
