@@ -56,7 +56,9 @@ def cli(*args: str, log: Path, env: dict[str, str] | None = None) -> None:
 
 def make_data(out: Path, n_train: int, n_eval: int, seed: int) -> tuple[Path, Path]:
     """Training and held-out (disjoint seed) grounding videos as RL parquet files."""
-    for name, videos, data_seed in (("train", n_train, seed), ("heldout", n_eval, seed + 1_000_003)):
+    from videoseg_o3_verl.demo.config import HELDOUT_SEED_OFFSET
+
+    for name, videos, data_seed in (("train", n_train, seed), ("heldout", n_eval, seed + HELDOUT_SEED_OFFSET)):
         if not (out / name / "train.parquet").is_file():
             cli("synthetic", "--root", str(out / name), "--preset", "grounding", "--num-videos", str(videos),
                 "--seed", str(data_seed), "--parquet-dir", str(out / name), log=out / f"data_{name}.log")
