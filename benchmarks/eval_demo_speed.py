@@ -31,11 +31,12 @@ import torch
 
 from videoseg_o3_verl.data.parquet import convert_to_parquet, read_parquet_records
 from videoseg_o3_verl.data.synthetic import generate_synthetic_dataset
+from videoseg_o3_verl.demo.config import DemoConfig
+from videoseg_o3_verl.demo.models import demo_models
 from videoseg_o3_verl.env import EnvConfig, load_env_overrides
 from videoseg_o3_verl.eval.fixed_guess import FixedGuessModels
 from videoseg_o3_verl.eval.policy import Generation
 from videoseg_o3_verl.eval.predict import evaluate_records, load_models
-from videoseg_o3_verl.model.tiny import tiny_qwen_vl, tiny_sam2
 
 ENV_FILE = Path(__file__).resolve().parents[1] / "recipes" / "demo_env.yaml"
 ANSWER = ('<think>Step 1: it. Step 2: seen in 3, 4. Step 3: from 3 to 4. Action: answer.</think><answer><VTG>'
@@ -84,8 +85,8 @@ def main() -> None:
         convert_to_parquet("synthetic", root / "syn", root / "heldout.parquet")
         records = read_parquet_records(root / "heldout.parquet")[: args.episodes]
         env = EnvConfig.train(**load_env_overrides(ENV_FILE))
-        models = load_models(str(tiny_qwen_vl("qwen2_5_vl", hidden_size=128, num_layers=2)),
-                             str(tiny_sam2(image_size=128)), device="cpu", env=env)
+        tiny = demo_models(DemoConfig())
+        models = load_models(tiny["model"], tiny["sam2"], device="cpu", env=env)
         report = {"episodes": len(records), "batch_size": args.batch_size}
         for mask in ("empty", "full"):
             report[f"fixed_guess_{mask}_s"] = timed(FixedGuessModels(mask, env), records, 1)[0]

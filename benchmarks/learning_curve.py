@@ -13,7 +13,8 @@ Variants (one factor changed from the demo's settings):
 - ``demo``: what `videoseg-o3 demo` trains (compact reasoning, ×5 weight on digit tokens, up to one `<select>`);
 - ``plain_ce``: digit tokens weighted like every other token (`videoseg_o3_sft.digit_weight=1`);
 - ``full_think``: the phrased VTS-CoT reasoning (~80 tokens per turn) instead of the compact one;
-- ``no_select``: every cold-start trajectory answers at once (no `<select>` turn).
+- ``no_select``: every cold-start trajectory answers at once (no `<select>` turn);
+- ``all_frames``: every [SEG] decoded and supervised on all frames (`videoseg_o3_sft.supervise_all_frames`).
 
 Usage::
 
@@ -38,6 +39,7 @@ VARIANTS: dict[str, dict] = {
     "plain_ce": {"vts_cot": [], "sft": ["videoseg_o3_sft.digit_weight=1.0"]},
     "full_think": {"vts_cot": ["--think-style", "full"], "sft": []},
     "no_select": {"vts_cot": ["--max-selects", "0"], "sft": []},
+    "all_frames": {"vts_cot": [], "sft": ["videoseg_o3_sft.supervise_all_frames=true"]},
 }
 """Variant name -> extra `vts-cot` arguments and extra SFT recipe overrides (on top of the demo's)."""
 
@@ -108,15 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; known: {sorted(VARIANTS)}")
 
+    from videoseg_o3_verl.demo.config import DemoConfig
+    from videoseg_o3_verl.demo.models import demo_models
     from videoseg_o3_verl.env import load_env_overrides
     from videoseg_o3_verl.eval.compare import PolicySpec, evaluate_policies
-    from videoseg_o3_verl.model.tiny import tiny_qwen_vl, tiny_sam2
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train, heldout = make_data(out, args.n_train, args.n_eval, args.seed)
-    models = {"model": str(tiny_qwen_vl("qwen2_5_vl", hidden_size=128, num_layers=2)),
-              "sam2": str(tiny_sam2(image_size=128))}
+    models = demo_models(DemoConfig())
     env = load_env_overrides(ROOT / "recipes" / "demo_env.yaml")
     rows, baseline = [], None
     for name in variants:

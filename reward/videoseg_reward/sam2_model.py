@@ -40,6 +40,16 @@ class Sam2Meta:
     """SAM2 config path inside the `sam2` package (or a short alias such as ``sam2.1_hiera_t``)."""
     image_size: int | None = None
     """Input resolution; ``None`` keeps the config's value (1024 for the released models)."""
+    overrides: tuple[str, ...] = ()
+    """Further Hydra overrides of the config (``"++model.<key>=<value>"``), e.g. a smaller image-encoder trunk for
+    the tiny demo models; stored with the checkpoint so a reload rebuilds the same architecture."""
+
+    def __post_init__(self) -> None:
+        overrides = tuple(self.overrides)
+        bad = [o for o in overrides if not isinstance(o, str) or not o.startswith("++model.") or "=" not in o]
+        if bad:
+            raise ValueError(f"Sam2Meta.overrides: expected '++model.<key>=<value>' strings, got {bad[:3]}")
+        object.__setattr__(self, "overrides", overrides)
 
 
 def resolve_config(config: str) -> str:
@@ -52,7 +62,8 @@ def resolve_config(config: str) -> str:
 
 
 def _overrides(meta: Sam2Meta) -> list[str]:
-    return [f"++model.image_size={int(meta.image_size)}"] if meta.image_size else []
+    size = [f"++model.image_size={int(meta.image_size)}"] if meta.image_size else []
+    return size + list(meta.overrides)
 
 
 def _ensure_sam2_hydra() -> None:
@@ -105,7 +116,8 @@ def load_sam2_model(checkpoint: str | os.PathLike, *, config: str | None = None,
     """
     state_dict, stored = read_sam2_checkpoint(checkpoint)
     stored = stored or Sam2Meta()
-    meta = Sam2Meta(config=config or stored.config, image_size=image_size or stored.image_size)
+    meta = Sam2Meta(config=config or stored.config, image_size=image_size or stored.image_size,
+                    overrides=stored.overrides)
     return sam2_from_state_dict(state_dict, meta, f"SAM2 checkpoint {checkpoint}", video=video).to(device).eval()
 
 
@@ -113,7 +125,12 @@ def sam2_from_state_dict(state_dict: dict[str, torch.Tensor], meta: Sam2Meta, so
                          video: bool = False) -> torch.nn.Module:
     """Build SAM2 for ``meta`` on CPU and load ``state_dict`` strictly; ``source`` names the weights in errors."""
     model = build_sam2_model(meta, video=video, device="cpu")
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as err:  # shape mismatches: the weights were built with other sizes
+        shapes = [line.strip() for line in str(err).splitlines() if "size mismatch" in line]
+        raise ValueError(f"{source} does not match SAM2 config {meta.config!r} with overrides "
+                         f"{list(meta.overrides)}: {'; '.join(shapes[:3]) or err}") from err
     if missing or unexpected:
         raise ValueError(f"{source} does not match SAM2 config {meta.config!r}: "
                          f"missing keys {list(missing)[:8]}{'...' if len(missing) > 8 else ''}, "
@@ -127,8 +144,10 @@ def save_sam2_checkpoint(model: torch.nn.Module, path: str | os.PathLike, meta: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"model": model.state_dict(), "videoseg_meta": {"config": meta.config, "image_size": meta.image_size}},
-               tmp)
+    stored = {"config": meta.config, "image_size": meta.image_size}
+    if meta.overrides:
+        stored["overrides"] = list(meta.overrides)
+    torch.save({"model": model.state_dict(), "videoseg_meta": stored}, tmp)
     os.replace(tmp, path)
     return path
 

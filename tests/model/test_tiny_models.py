@@ -107,3 +107,33 @@ def test_sam2_loader_is_strict(tiny_sam2_path, tmp_path):
         load_sam2_model(broken)
     with pytest.raises(FileNotFoundError):
         load_sam2_model(tmp_path / "nope.pt")
+
+
+def test_small_trunk_sam2_rebuilds_its_architecture_from_the_checkpoint(tmp_path):
+    from videoseg_reward.sam2_model import Sam2Meta, load_sam2_model, read_sam2_checkpoint
+
+    from videoseg_o3_verl.model.tiny import SMALL_TRUNK_OVERRIDES, tiny_sam2
+
+    path = tiny_sam2(root=tmp_path, image_size=128, small_trunk=True)
+    state, meta = read_sam2_checkpoint(path)
+    assert meta == Sam2Meta(config=meta.config, image_size=128, overrides=SMALL_TRUNK_OVERRIDES)
+    model = load_sam2_model(path)  # strict: the stored overrides rebuild the 16-channel trunk
+    assert model.image_encoder.trunk.patch_embed.proj.out_channels == 16
+    assert sum(p.numel() for p in model.image_encoder.parameters()) < 1_000_000
+    with torch.no_grad():
+        features = model.forward_image(torch.randn(1, 3, 128, 128))["vision_features"]
+    assert features.shape == (1, 256, 8, 8)  # the neck keeps C = 256 for the prompt encoder and mask decoder
+    state["image_encoder.trunk.patch_embed.proj.weight"] = torch.zeros(96, 3, 7, 7)
+    with pytest.raises(ValueError, match="trunk.patch_embed"):  # the default trunk's shape does not load
+        from videoseg_reward.sam2_model import sam2_from_state_dict
+        sam2_from_state_dict(state, Sam2Meta(config=meta.config, image_size=128), "test")
+
+
+def test_sam2_meta_rejects_malformed_overrides():
+    from videoseg_reward.sam2_model import Sam2Meta
+
+    with pytest.raises(ValueError, match="overrides"):
+        Sam2Meta(overrides=("model.image_size=64",))
+    with pytest.raises(ValueError, match="overrides"):
+        Sam2Meta(overrides=("++model.image_encoder",))
+    assert Sam2Meta(overrides=["++model.image_size=64"]).overrides == ("++model.image_size=64",)

@@ -201,3 +201,41 @@ def test_lora_wrapping_keeps_head_embeddings_and_lm_head_trained(tiny_qwen25_pat
     assert dropouts and set(dropouts) == {0.05}
     summary = trainable_summary(wrapped)
     assert summary["lora"] > 0 and summary["head_trained"] == 20 and summary["policy_frozen"] > 0
+
+
+@pytest.mark.parametrize("all_frames", [False, True])
+def test_each_seg_is_decoded_on_the_frames_the_settings_name(tiny_qwen25_path, tmp_path, all_frames):
+    """The engine's samples: every [SEG] on its keyframe plus the first turn's high-resolution frames, or plus every
+    frame of the video with ``supervise_all_frames``."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+    from transformers import AutoProcessor
+
+    from videoseg_o3_verl.data.parquet import convert_to_parquet
+    from videoseg_o3_verl.data.synthetic import generate_synthetic_dataset
+    from videoseg_o3_verl.data.vts_cot import build_vts_cot, sft_info_from_extra_info
+    from videoseg_o3_verl.sft.dataset import VideoSegSFTDataset
+    from videoseg_o3_verl.sft.engine import VideoSegO3SFTEngine
+
+    generate_synthetic_dataset(tmp_path / "syn", seed=1, num_videos=1, num_frames=12, height=56, width=72)
+    convert_to_parquet("synthetic", tmp_path / "syn", tmp_path / "rl.parquet")
+    build_vts_cot(tmp_path / "rl.parquet", tmp_path / "sft.parquet", seed=0, limit=2)
+    processor = AutoProcessor.from_pretrained(tiny_qwen25_path)
+    config = OmegaConf.create({"pad_mode": "no_padding", "max_length": 8192, "truncation": "error"})
+    items = [VideoSegSFTDataset(str(tmp_path / "sft.parquet"), processor.tokenizer, config, processor)[i]
+             for i in range(2)]
+    engine = object.__new__(VideoSegO3SFTEngine)
+    engine.sft = SFTSettings(supervise_all_frames=all_frames)
+    engine.videoseg = SimpleNamespace(seg_head=SimpleNamespace(max_segs_per_sample=3))
+    engine.seg_token_id = processor.tokenizer.convert_tokens_to_ids("[SEG]")
+    batch = {key: torch.nested.as_nested_tensor([item[key] for item in items], layout=torch.jagged)
+             for key in ("input_ids", "loss_mask")}
+    batch["extra_info"] = [item["extra_info"] for item in items]
+    samples = engine._samples(batch)
+    assert [s.index for s in samples] == [0, 1]
+    for sample, item in zip(samples, items, strict=True):
+        supervision = sft_info_from_extra_info(item["extra_info"])
+        expected = list(range(12)) if all_frames else list(supervision.spatial_frames)
+        assert sample.trajectory.spatial_frames == expected and 0 < len(supervision.spatial_frames) < 12
+        assert sample.keyframes == list(supervision.seg_keyframes)[:len(sample.positions)]

@@ -47,6 +47,9 @@ class DemoConfig:
     """Decoder layers of the tiny random Qwen2.5-VL."""
     sam2_image_size: int = 128
     """Input size of the tiny random SAM2 (the demo's frames are 56 px)."""
+    sam2_small_trunk: bool = True
+    """The tiny SAM2 with a 0.3 M-parameter image-encoder trunk instead of Hiera-T's 27 M (frame encoding ~10x
+    cheaper; every training video is then new to the frame cache)."""
     report_videos: int = 4
     """Held-out samples whose SFT and RL trajectories the report shows side by side."""
 

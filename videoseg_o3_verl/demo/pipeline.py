@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from .config import HELDOUT_SEED_OFFSET, DemoConfig
 from .console import console_to_log
+from .models import demo_models
 from .stages import Stage, StageFailed, run_stage, videoseg_cli
 from .summary import SUMMARY_FILE, summary_table, write_summary
 from .tracker import count_steps
@@ -113,11 +114,7 @@ def data_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Sta
                             "--parquet-dir", str(root), "--preset", cfg.data_preset)
 
     def build_models() -> None:
-        from ..model.tiny import tiny_qwen_vl, tiny_sam2
-
-        models["model"] = str(tiny_qwen_vl("qwen2_5_vl", hidden_size=cfg.model_hidden_size,
-                                           num_layers=cfg.model_layers))
-        models["sam2"] = str(tiny_sam2(image_size=cfg.sam2_image_size))
+        models.update(demo_models(cfg))
 
     return Stage("data", (synthetic(paths.train_videos, cfg.n_train, cfg.seed),
                           synthetic(paths.heldout_videos, cfg.n_eval, cfg.seed + HELDOUT_SEED_OFFSET), build_models),

@@ -281,6 +281,20 @@ class TinySam2Spec:
     """Reduced input resolution (1024 for the released models); 256 keeps the image encoder ~0.1 s/frame on CPU."""
     seed: int = 0
     """Seed for the random weights."""
+    small_trunk: bool = False
+    """Replace the config's Hiera trunk (27 M parameters) by :data:`SMALL_TRUNK_OVERRIDES` (0.3 M): ~10x cheaper
+    frame encoding; the neck, prompt encoder, mask decoder and memory modules keep the config's sizes (C = 256)."""
+
+
+SMALL_TRUNK_OVERRIDES = (
+    "++model.image_encoder.trunk.embed_dim=16",
+    "++model.image_encoder.trunk.num_heads=1",
+    "++model.image_encoder.trunk.stages=[1,1,1,1]",
+    "++model.image_encoder.trunk.global_att_blocks=[]",
+    "++model.image_encoder.neck.backbone_channel_list=[128,64,32,16]",
+)
+"""SAM2 config overrides of the small image-encoder trunk: one windowed block per stage, 16 channels doubling per
+stage (the neck's input channels follow)."""
 
 
 def tiny_sam2(*, root: str | os.PathLike | None = None, **overrides) -> Path:
@@ -288,7 +302,8 @@ def tiny_sam2(*, root: str | os.PathLike | None = None, **overrides) -> Path:
     from videoseg_reward.sam2_model import Sam2Meta, build_random_sam2_checkpoint
 
     spec = TinySam2Spec(**overrides)
-    meta = Sam2Meta(config=spec.config, image_size=spec.image_size)
+    meta = Sam2Meta(config=spec.config, image_size=spec.image_size,
+                    overrides=SMALL_TRUNK_OVERRIDES if spec.small_trunk else ())
     directory = cached_build("tiny-sam2", asdict(spec),
                              lambda d: build_random_sam2_checkpoint(d / "sam2_tiny.pt", meta, seed=spec.seed), root)
     return directory / "sam2_tiny.pt"

@@ -42,6 +42,10 @@ class SFTSettings:
     supervise_spatial: bool = True
     """Also decode every [SEG] on the first turn's high-resolution frames and supervise those masks."""
 
+    supervise_all_frames: bool = False
+    """Decode every [SEG] on every frame of the video instead of the high-resolution frames (not released): each
+    frame where the target is absent teaches an empty mask, as the evaluation's per-frame propagation needs."""
+
     first_seg_only: bool = False
     """Released behaviour: only the first [SEG] of a conversation is decoded (on every turn's keyframe and the
     spatial frames); later [SEG]s learn from the token loss only. False: each [SEG] on its own turn's keyframe."""

@@ -8,7 +8,7 @@ and the checkpoint layout (verl checkpoint + ``seg_head/``) are the RL engine's;
 
 - the forward decodes each assistant [SEG] (found in ``input_ids`` where ``loss_mask`` is 1) on its turn's
   keyframe (``extra_info.videoseg_sft.seg_keyframes``) and, optionally, on the first turn's high-resolution
-  frames, and adds ``bce_weight·BCE + dice_weight·Dice`` against the ground truth to verl's token loss;
+  frames (or on every frame of the video: ``supervise_all_frames``), and adds ``bce_weight·BCE + dice_weight·Dice`` against the ground truth to verl's token loss;
 - the token loss is verl's, with the ``loss_mask`` turned into weights when ``digit_weight != 1`` (digit tokens
   weigh more, ``token_loss.py``), and its fp32 log-probs computed in one pass instead of verl's per-token loop;
 - LoRA (``model.lora_rank > 0``) keeps the seg head and ``lora_trained_modules`` (``embed_tokens``, ``lm_head``)
@@ -164,8 +164,8 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
                 logger.warning("sample %d: %d trained [SEG] tokens but %d supervised keyframes (truncated?); "
                                "using the first %d", i, len(positions), len(keys), min(len(positions), len(keys)))
             n = min(len(positions), len(keys), limit)
-            trajectory = Trajectory(num_frames=record.num_frames, initial_low_res=[],
-                                    spatial_frames=list(supervision.spatial_frames))
+            frames = range(record.num_frames) if self.sft.supervise_all_frames else supervision.spatial_frames
+            trajectory = Trajectory(num_frames=record.num_frames, initial_low_res=[], spatial_frames=list(frames))
             samples.append(SampleSegs(index=i, record=record, trajectory=trajectory, positions=positions[:n],
                                       turns=list(range(n)), keyframes=keys[:n]))
         return samples
@@ -182,7 +182,7 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
                                                                                  s.positions]]
         encoder = self.frame_encoder.to(device=seg_hidden.device)
         inputs = build_head_inputs(samples, seg_hidden, encoder, self.frame_store,
-                                   with_video=self.sft.supervise_spatial)
+                                   with_video=self.sft.supervise_spatial or self.sft.supervise_all_frames)
         out = self._head()(inputs.hidden, inputs.features)
         key_logits, video_logits = split_head_outputs(out.mask_logits, inputs)
         losses, ious, bces, dices, start = [], [], [], [], 0
