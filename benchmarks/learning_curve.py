@@ -14,7 +14,9 @@ Variants (one factor changed from the demo's settings):
 - ``plain_ce``: digit tokens weighted like every other token (`videoseg_o3_sft.digit_weight=1`);
 - ``full_think``: the phrased VTS-CoT reasoning (~80 tokens per turn) instead of the compact one;
 - ``no_select``: every cold-start trajectory answers at once (no `<select>` turn);
-- ``all_frames``: every [SEG] decoded and supervised on all frames (`videoseg_o3_sft.supervise_all_frames`).
+- ``all_frames``: every [SEG] decoded and supervised on all frames (`videoseg_o3_sft.supervise_all_frames`);
+- ``frame_labels``: "Frame k: " before each low-resolution image (`EnvConfig.frame_labels`);
+- ``labels_batch8``: frame labels and 8 trajectories per SFT step instead of 16.
 
 Usage::
 
@@ -40,8 +42,12 @@ VARIANTS: dict[str, dict] = {
     "full_think": {"vts_cot": ["--think-style", "full"], "sft": []},
     "no_select": {"vts_cot": ["--max-selects", "0"], "sft": []},
     "all_frames": {"vts_cot": [], "sft": ["videoseg_o3_sft.supervise_all_frames=true"]},
+    "frame_labels": {"vts_cot": [], "sft": [], "env": {"frame_labels": True}},
+    "labels_batch8": {"vts_cot": [], "sft": ["data.train_batch_size=8", "data.micro_batch_size_per_gpu=8"],
+                      "env": {"frame_labels": True}},
 }
-"""Variant name -> extra `vts-cot` arguments and extra SFT recipe overrides (on top of the demo's)."""
+"""Variant name -> extra `vts-cot` arguments, extra SFT recipe overrides and environment overrides (`env`, for the
+cold-start trajectories and the evaluation), on top of the demo's."""
 
 METRICS = ("format_valid", "keyframe_hit", "tiou", "jf", "reward_total")
 
@@ -67,16 +73,26 @@ def make_data(out: Path, n_train: int, n_eval: int, seed: int) -> tuple[Path, Pa
     return out / "train" / "train.parquet", out / "heldout" / "train.parquet"
 
 
+def variant_env(name: str) -> dict:
+    """The demo's environment overrides (`recipes/demo_env.yaml`) with the variant's own on top."""
+    from videoseg_o3_verl.env import load_env_overrides
+
+    return {**load_env_overrides(ROOT / "recipes" / "demo_env.yaml"), **VARIANTS[name].get("env", {})}
+
+
 def run_variant(name: str, out: Path, train: Path, models: dict[str, str], steps: int, every: int,
                 seed: int) -> tuple[dict[int, Path], float]:
     """VTS-CoT + SFT of one variant; returns {step: checkpoint} and the SFT wall seconds."""
+    import yaml
+
     spec = VARIANTS[name]
     work = out / name
     work.mkdir(parents=True, exist_ok=True)
+    env_file = work / "env.yaml"
+    env_file.write_text(yaml.safe_dump(variant_env(name)))
     sft_parquet = work / "vts_cot.parquet"
     cli("vts-cot", "--data", str(train), "--out", str(sft_parquet), "--seed", str(seed), "--max-selects", "1",
-        "--think-style", "short", "--env-file", str(ROOT / "recipes" / "demo_env.yaml"), *spec["vts_cot"],
-        log=work / "vts_cot.log")
+        "--think-style", "short", "--env-file", str(env_file), *spec["vts_cot"], log=work / "vts_cot.log")
     start = time.perf_counter()
     cli("sft", "--config-name", "demo_coldstart", f"model.path={models['model']}",
         f"videoseg_o3.sam2.checkpoint={models['sam2']}", f"data.train_files={sft_parquet}",
@@ -112,21 +128,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from videoseg_o3_verl.demo.config import DemoConfig
     from videoseg_o3_verl.demo.models import demo_models
-    from videoseg_o3_verl.env import load_env_overrides
     from videoseg_o3_verl.eval.compare import PolicySpec, evaluate_policies
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train, heldout = make_data(out, args.n_train, args.n_eval, args.seed)
     models = demo_models(DemoConfig())
-    env = load_env_overrides(ROOT / "recipes" / "demo_env.yaml")
     rows, baseline = [], None
     for name in variants:
         checkpoints, wall = run_variant(name, out, train, models, args.sft_steps, args.eval_every, args.seed)
         policies = {f"step_{step}": PolicySpec(model=str(ckpt / "hf_policy"), seg_head=str(ckpt / "seg_head"))
                     for step, ckpt in checkpoints.items()}
         result = evaluate_policies(policies, data=str(heldout), sam2=models["sam2"],
-                                   output_dir=str(out / name / "eval"), env_protocol="train", env=env,
+                                   output_dir=str(out / name / "eval"), env_protocol="train", env=variant_env(name),
                                    limit=args.n_eval, fixed_guess=baseline is None, progress=False)
         if baseline is None:
             baseline = result["eval"]["fixed_guess"]
