@@ -8,7 +8,8 @@ and the checkpoint layout (verl checkpoint + ``seg_head/``) are the RL engine's;
 
 - the forward decodes each assistant [SEG] (found in ``input_ids`` where ``loss_mask`` is 1) on its turn's
   keyframe (``extra_info.videoseg_sft.seg_keyframes``) and, optionally, on the first turn's high-resolution
-  frames (or on every frame of the video: ``supervise_all_frames``), and adds ``bce_weight·BCE + dice_weight·Dice`` against the ground truth to verl's token loss;
+  frames (or on every frame of the video: ``supervise_all_frames``), and adds ``bce_weight·BCE +
+  dice_weight·Dice`` against the ground truth to verl's token loss;
 - the token loss is verl's, with the ``loss_mask`` turned into weights when ``digit_weight != 1`` (digit tokens
   weigh more, ``token_loss.py``), and its fp32 log-probs computed in one pass instead of verl's per-token loop;
 - LoRA (``model.lora_rank > 0``) keeps the seg head and ``lora_trained_modules`` (``embed_tokens``, ``lm_head``)
