@@ -17,7 +17,8 @@ Variants (one factor changed from the demo's settings):
 - ``all_frames``: every [SEG] decoded and supervised on all frames (`videoseg_o3_sft.supervise_all_frames`);
 - ``frame_labels``: "Frame k: " before each low-resolution image (`EnvConfig.frame_labels`);
 - ``labels_batch8``: frame labels and 8 trajectories per SFT step instead of 16;
-- ``cosine``: the learning rate decays to 0 over the SFT steps (cosine) instead of staying flat.
+- ``flat_lr``: the learning rate stays at its peak after the warm-up instead of decaying (cosine) to 0;
+- ``no_mask_loss``: the seg head's masks unsupervised (BCE and Dice weights 0): the token loss alone.
 
 Usage::
 
@@ -46,7 +47,8 @@ VARIANTS: dict[str, dict] = {
     "frame_labels": {"vts_cot": [], "sft": [], "env": {"frame_labels": True}},
     "labels_batch8": {"vts_cot": [], "sft": ["data.train_batch_size=8", "data.micro_batch_size_per_gpu=8"],
                       "env": {"frame_labels": True}},
-    "cosine": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=cosine"]},
+    "flat_lr": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=constant"]},
+    "no_mask_loss": {"vts_cot": [], "sft": ["videoseg_o3_sft.bce_weight=0", "videoseg_o3_sft.dice_weight=0"]},
 }
 """Variant name -> extra `vts-cot` arguments, extra SFT recipe overrides and environment overrides (`env`, for the
 cold-start trajectories and the evaluation), on top of the demo's."""
