@@ -468,16 +468,33 @@ def test_chunking_does_not_change_results(monkeypatch):
     _assert_matches_reference(pred, gt)
 
 
-def test_disk_rows_describe_the_disk_exactly():
-    # Radius 8 (480x854 frames): half-widths for |dy| = 0..8 are 8,7,7,7,6,6,5,3,0 -> width 0 at |dy| = 8,
-    # 3 at 7, 5 at 6, 6 at 4..5, 7 at 1..3, 8 at 0.
-    assert packed_module.disk_rows(disk(8)) == [(0, 8, 8), (3, 7, 7), (5, 6, 6), (6, 4, 5), (7, 1, 3), (8, 0, 0)]
+def test_dilation_plan_covers_the_disk_exactly():
+    # Radius 8 (480x854 frames): the 197-pixel disk is R ⊕ {0, v_1} ⊕ ... ⊕ {0, v_8} with R the 5 points
+    # (-8, 0), (-7, -1..1), (-6, 0) (no tips apart): 8 shifted ORs + 4 ORs to spread R = 12 operations.
+    plan = packed_module.dilation_plan(disk(8))
+    assert (len(plan.steps), plan.spread, plan.tips) == (8, ((-8, 0), (-7, -1), (-7, 0), (-7, 1), (-6, 0)), ())
     for r in range(0, 20):
-        rebuilt = np.zeros((2 * r + 1, 2 * r + 1), bool)
-        for w, lo, hi in packed_module.disk_rows(disk(r)):
-            for dy in range(lo, hi + 1):
-                rebuilt[r + dy, r - w : r + w + 1] = rebuilt[r - dy, r - w : r + w + 1] = True
-        np.testing.assert_array_equal(rebuilt, disk(r))
+        plan = packed_module.dilation_plan(disk(r))
+        expected = {(int(y) - r, int(x) - r) for y, x in zip(*np.nonzero(disk(r)))}
+        assert plan.footprint() == expected, r
+        # The same offsets rebuilt by hand from the plan's parts (Minkowski sums of pairs, then union).
+        rebuilt = set(plan.spread)
+        for dy, dx in plan.steps:
+            rebuilt = rebuilt | {(y + dy, x + dx) for y, x in rebuilt}
+        assert rebuilt | set(plan.tips) == expected, r
+
+
+def test_dilation_plan_handles_any_centrally_symmetric_footprint():
+    # A plus sign of arm 2 (its thin arms leave no pair factor) and a 3x5 rectangle, which is one point plus
+    # pair factors only: columns {0, 2} ⊕ {0, 1} ⊕ {0, 1} = 0..4, rows {0, 1} ⊕ {0, 1} = 0..2 (5 shifted ORs).
+    plus = np.zeros((5, 5), bool)
+    plus[2, :] = plus[:, 2] = True
+    rect = np.zeros((5, 5), bool)
+    rect[1:4, :] = True
+    for footprint in (plus, rect):
+        expected = {(int(y) - 2, int(x) - 2) for y, x in zip(*np.nonzero(footprint))}
+        assert packed_module.dilation_plan(footprint).footprint() == expected
+    assert len(packed_module.dilation_plan(rect).steps) == 5 and len(packed_module.dilation_plan(rect).spread) == 1
 
 
 def test_swar_popcount_matches_bitwise_count():
