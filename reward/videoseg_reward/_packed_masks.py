@@ -36,8 +36,8 @@ import numpy as np
 _BITS = 8
 _CHUNK_BYTES = 700_000
 """Frames per chunk are chosen so that one packed chunk is about this large (measured best on 480x854 frames)."""
-_CROP_BELOW = 0.5
-"""The boundary work runs on the union's bounding box, packed again, when that is below this share of the chunk."""
+_CROP_BELOW = 0.8
+"""The boundary work runs on the union's columns only when their packed rows are below this share of the width."""
 
 Offset = tuple[int, int]
 """``(dy, dx)``: a pixel offset."""
@@ -265,42 +265,39 @@ def _count_frames(rows: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _boundary(c: np.ndarray, lay: _Layout, out: np.ndarray, tmp: np.ndarray, last_row: bool = True,
-              last_column: bool = True) -> None:
-    """DAVIS boundary map of the packed chunk ``c`` (flat) into ``out`` (flat); ``tmp`` is scratch of the same size.
+def _boundary(c: np.ndarray, lay: _Layout, out: np.ndarray, last_column: bool = True) -> None:
+    """DAVIS boundary map of the packed chunk ``c`` (flat) into ``out`` (flat); ``c`` is overwritten.
 
-    ``last_row`` / ``last_column``: the layout's last row / column is the image's (the toolkit's last-row /
-    last-column rule applies); else the layout is a crop with background below / right of it.
+    ``last_column``: the layout's last column is the image's (the toolkit's last-column rule applies); else the
+    layout is a crop with background right of it.
     """
     n, s = lay.size, lay.stride
     # c ^ right | c ^ below | c ^ below-right = x | y | x_below with x = c ^ right, y = c ^ below, because
-    # c ^ below-right = y ^ x_below and y | (y ^ z) = y | z.
+    # c ^ below-right = y ^ x_below and y | (y ^ z) = y | z. x is written over c (in place, front to back).
     m = n - 1 - s
-    x, y = tmp[: n - 1], out[:m]
-    np.bitwise_xor(c[:-1], c[1:], out=x)
+    x, y = c[: n - 1], out[:m]
     np.bitwise_xor(c[:m], c[s : s + m], out=y)
+    np.bitwise_xor(c[:-1], c[1:], out=x)
     np.bitwise_or(y, x[:m], out=y)
     np.bitwise_or(y, x[s : s + m], out=y)
     out[m:] = 0  # the last packed row of the chunk: bottom halo, never read
 
-    b3, c3 = out.reshape(lay.frames, lay.rows, s), c.reshape(lay.frames, lay.rows, s)
-    b3[:, :, s - 1] = 0  # the padding column just left of the next row (its right neighbour is that row's x = 0)
+    # x in the last column is c itself (the padding right of it is 0); the last rows' rules read it there.
+    b3, x3 = out.reshape(lay.frames, lay.rows, s), c.reshape(lay.frames, lay.rows, s)
     x_last = lay.width - 1
     if last_column:  # the toolkit's last column: only the pixel below counts
-        np.bitwise_xor(c3[:, :-1, x_last], c3[:, 1:, x_last], out=b3[:, :-1, x_last])
+        np.bitwise_xor(x3[:, :-1, x_last], x3[:, 1:, x_last], out=b3[:, :-1, x_last])
     for bit in range(_BITS):
         keep = np.uint8(0xFF ^ (1 << bit))
-        j = lay.height - 1 - bit * lay.band  # the image's last row: only the pixel to the right counts
-        if last_row and -lay.halo <= j < lay.band + lay.halo:
-            row = c3[:, lay.halo + j]
-            right = np.zeros_like(row)
-            right[:, :-1] = row[:, 1:]
-            b3[:, lay.halo + j] = (b3[:, lay.halo + j] & keep) | ((row ^ right) & ~keep)
+        j = lay.height - 1 - bit * lay.band  # the image's last row: only the pixel to the right counts (x)
+        if -lay.halo <= j < lay.band + lay.halo:
+            b3[:, lay.halo + j] = (b3[:, lay.halo + j] & keep) | (x3[:, lay.halo + j] & ~keep)
             if last_column:  # the bottom-right corner is never a boundary pixel
                 b3[:, lay.halo + j, x_last] &= keep
         j = -1 - bit * lay.band  # the row above the image (only set by the generic rule)
         if -lay.halo <= j:
             b3[:, lay.halo + j] &= keep
+    b3[:, :, s - 1] = 0  # the padding column just left of the next row (its right neighbour is that row's x = 0)
 
 
 def _dilate(src: np.ndarray, plan: DilationPlan, stride: int, work: np.ndarray,
@@ -348,7 +345,7 @@ def boundary_maps(mask: np.ndarray) -> np.ndarray:
     packed = np.zeros(lay.size, dtype=np.uint8)
     bmap = np.empty_like(packed)
     _pack(mask, lay, packed.reshape(t, lay.rows, lay.stride), bmap)
-    _boundary(packed, lay, bmap, np.empty_like(packed))
+    _boundary(packed, lay, bmap)
     return _unpack(bmap.reshape(t, lay.rows, lay.stride), lay)
 
 
@@ -395,21 +392,21 @@ def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, plan: Dilation
     if plan is None or not counts[1].any():
         return counts
 
-    # Boundary pixels lie in the union's bounding box grown by one row above and one column left (a background
-    # pixel there differs from its lower or right neighbour); a small box is packed again on its own.
-    y0, y1, x0, x1 = _union_box(union, lay)
-    crop = _layout(lay.frames, y1 - y0, x1 - x0, lay.halo)
-    if crop.size < _CROP_BELOW * lay.size:
-        lay = crop
-        packed, bmap, scratch = (buf[: lay.size] for buf in work)
-        for half, mask in zip((slice(None, n), slice(n, None)), (pred, gt)):
-            _pack(mask[:, y0:y1, x0:x1], lay, packed.reshape(lay.frames, lay.rows, lay.stride)[half], scratch)
-    _boundary(packed, lay, bmap, scratch, last_row=y1 == pred.shape[1], last_column=x1 == pred.shape[2])
+    # Boundary pixels lie in the columns holding a pixel of either mask plus the one on their left (a background
+    # pixel there differs from its right neighbour); when they are few, the chunk is cropped to them.
+    x0, x1 = _union_columns(union, lay)
+    crop = _layout(lay.frames, lay.height, x1 - x0, lay.halo)
+    if crop.stride < _CROP_BELOW * lay.stride:
+        cropped = bmap[: crop.size].reshape(crop.frames, crop.rows, crop.stride)
+        cropped[:, :, : crop.width] = packed.reshape(lay.frames, lay.rows, lay.stride)[:, :, x0:x1]
+        cropped[:, :, crop.width :] = 0
+        lay, packed, bmap, scratch = crop, bmap[: crop.size], packed[: crop.size], scratch[: crop.size]
+    _boundary(packed, lay, bmap, last_column=x1 == pred.shape[2])
     bounds = lay.band_rows(bmap)
     counts[2:4] = _count_frames(bounds).reshape(2, n)
     if not (counts[2].astype(bool) & counts[3].astype(bool)).any():
         return counts  # matches are only used where both masks have a boundary
-    dilated, shift = _dilate(bmap, plan, lay.stride, scratch, packed)  # the masks are no longer needed
+    dilated, shift = _dilate(bmap, plan, lay.stride, scratch, packed)  # packed holds scratch by now
     # |B_P ∩ dil(B_G)| and |B_G ∩ dil(B_P)| in one AND: the dilated halves in swapped order.
     matches = lay.band_rows(scratch if np.shares_memory(dilated, packed) else packed).reshape(2, n, -1)
     np.bitwise_and(bounds.reshape(2, n, -1), lay.band_rows(dilated, shift).reshape(2, n, -1)[::-1], out=matches)
@@ -417,12 +414,9 @@ def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, plan: Dilation
     return counts
 
 
-def _union_box(union: np.ndarray, lay: _Layout) -> tuple[int, int, int, int]:
-    """``(y0, y1, x0, x1)``: the rows ``[y0, y1)`` and columns ``[x0, x1)`` holding a pixel of the packed band
-    rows ``union`` (``[frames, band * stride]``, not all empty) in any frame, grown by one row above and one
-    column to the left where the image has them."""
-    bands = union.reshape(-1, lay.band, lay.stride)
-    columns = np.flatnonzero(np.bitwise_or.reduce(bands, axis=(0, 1))[: lay.width])
-    packed_rows = np.bitwise_or.reduce(bands, axis=(0, 2))  # bit b of byte j: pixel row b * band + j
-    rows = np.flatnonzero((packed_rows >> np.arange(_BITS, dtype=np.uint8)[:, None]) & 1)
-    return max(int(rows[0]) - 1, 0), int(rows[-1]) + 1, max(int(columns[0]) - 1, 0), int(columns[-1]) + 1
+def _union_columns(union: np.ndarray, lay: _Layout) -> tuple[int, int]:
+    """``(x0, x1)``: the columns ``[x0, x1)`` holding a pixel of the packed band rows ``union``
+    (``[frames, band * stride]``, not all empty) in any frame, grown by one column to the left where there is one."""
+    columns = np.bitwise_or.reduce(union.reshape(-1, lay.band, lay.stride), axis=(0, 1))
+    used = np.flatnonzero(columns[: lay.width])
+    return max(int(used[0]) - 1, 0), int(used[-1]) + 1
