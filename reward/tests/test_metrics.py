@@ -468,6 +468,43 @@ def test_chunking_does_not_change_results(monkeypatch):
     _assert_matches_reference(pred, gt)
 
 
+@pytest.mark.parametrize("radius", [1, 2, 3, 8, 12, 17])
+def test_every_dilation_plan_shape_matches_the_reference(radius):
+    # The plan shapes: r = 1 a union only (no pair factor), r = 3 / 12 one point spread in place after the
+    # factors, r = 8 five spread points (into the spare buffer), r = 17 a greedy peel that stops early (117 points
+    # spread). Blobs reach every border, sparse pixels test single-point dilations.
+    rng = np.random.default_rng(radius)
+    shape = (3, 45, 70)
+    _assert_matches_reference(_blobs(rng, *shape), _blobs(rng, *shape), bound_th=radius)
+    _assert_matches_reference(rng.random(shape) > 0.995, _blobs(rng, *shape), bound_th=radius)
+
+
+def test_reused_buffers_hold_no_stale_pixels():
+    # Work buffers are kept between calls (per thread): a big, full call leaves them dirty, then a smaller
+    # video, a narrow crop and the big one again must each equal the reference.
+    rng = np.random.default_rng(7)
+    big = (_blobs(rng, 6, 120, 160), _blobs(rng, 6, 120, 160))
+    small = (_blobs(rng, 2, 30, 40), _blobs(rng, 2, 30, 40))
+    narrow = (np.zeros((3, 60, 90), bool), np.zeros((3, 60, 90), bool))
+    narrow[0][:, 20:40, 50:58] = narrow[1][:, 25:45, 52:60] = True
+    for pred, gt in (big, small, narrow, big):
+        _assert_matches_reference(pred, gt)
+
+
+def test_concurrent_threads_get_their_own_buffers():
+    # Two threads evaluating different shapes at once (each thread keeps its own work buffers).
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    jobs = [(_blobs(rng, 4, 40 + 9 * k, 50 + 13 * k), _blobs(rng, 4, 40 + 9 * k, 50 + 13 * k)) for k in range(6)]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda pg: jf_per_frame(*pg), jobs * 3))
+    for (pred, gt), (j, f) in zip(jobs * 3, results):
+        j_ref, f_ref = ref_jf(pred, gt, 0.008)
+        np.testing.assert_array_equal(j, j_ref)
+        np.testing.assert_array_equal(f, f_ref)
+
+
 def test_dilation_plan_covers_the_disk_exactly():
     # Radius 8 (480x854 frames): the 197-pixel disk is R ⊕ {0, v_1} ⊕ ... ⊕ {0, v_8} with R the 5 points
     # (-8, 0), (-7, -1..1), (-6, 0) (no tips apart): 8 shifted ORs + 4 ORs to spread R = 12 operations.
