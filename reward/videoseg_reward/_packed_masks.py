@@ -390,10 +390,10 @@ def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, plan: Dilation
     packed, bmap, scratch = (buf[: lay.size] for buf in work)
     _pack(pred, lay, packed.reshape(lay.frames, lay.rows, lay.stride)[:n], scratch)
     _pack(gt, lay, packed.reshape(lay.frames, lay.rows, lay.stride)[n:], scratch)
-    rows = lay.band_rows(packed)
-    union = lay.band_rows(scratch)[:n]
-    counts[0] = _count_frames(np.bitwise_and(rows[:n], rows[n:], out=union))
-    counts[1] = _count_frames(np.bitwise_or(rows[:n], rows[n:], out=union))
+    rows, both = lay.band_rows(packed), lay.band_rows(scratch)  # both: P ∩ G, then P ∪ G
+    np.bitwise_and(rows[:n], rows[n:], out=both[:n])
+    union = np.bitwise_or(rows[:n], rows[n:], out=both[n:])
+    counts[0:2] = _count_frames(both).reshape(2, n)
     if plan is None or not counts[1].any():
         return counts
 
