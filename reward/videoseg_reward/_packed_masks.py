@@ -196,9 +196,13 @@ def _pack(mask: np.ndarray, lay: _Layout, out: np.ndarray, scratch: np.ndarray) 
     src = mask.view(np.uint8)
     acc = scratch[: k * band * w].reshape(k, band, w)
     top = range(0, h, band)[-1]  # the top band, possibly shorter than the others
-    acc[:, : h - top] = src[:, top:]
-    acc[:, h - top :] = 0
-    for start in range(top - band, -1, -band):
+    if top == 0:
+        acc[...] = src
+    else:  # the first step 2 acc + band_b straight from the top band (no copy)
+        np.add(src[:, top:], src[:, top:], out=acc[:, : h - top])
+        acc[:, h - top :] = 0
+        np.add(acc, src[:, top - band : top], out=acc)
+    for start in range(top - 2 * band, -1, -band):
         np.add(acc, acc, out=acc)
         np.add(acc, src[:, start : start + band], out=acc)
     out[:, halo : halo + band, :w] = acc
