@@ -469,10 +469,15 @@ def test_chunking_does_not_change_results(monkeypatch):
 
 
 @pytest.mark.parametrize("radius", [1, 2, 3, 8, 12, 17])
-def test_every_dilation_plan_shape_matches_the_reference(radius):
-    # The plan shapes: r = 1 a union only (no pair factor), r = 3 / 12 one point spread in place after the
-    # factors, r = 8 five spread points (into the spare buffer), r = 17 a greedy peel that stops early (117 points
-    # spread). Blobs reach every border, sparse pixels test single-point dilations.
+@pytest.mark.parametrize("kind", ["peel", "rows"])
+def test_every_dilation_plan_shape_matches_the_reference(radius, kind, monkeypatch):
+    # Both plan kinds at every radius (the engine picks the cheaper). The peel's shapes: r = 1 a union only (no
+    # pair factor), r = 3 / 12 one point spread in place after the factors, r = 8 five spread points (into the
+    # spare buffer), r = 17 a greedy peel that stops early (117 points spread). The row plan: runs of every width
+    # grown in place, r = 1 with a width-0 row first. Blobs reach every border, sparse pixels test single-point
+    # dilations.
+    monkeypatch.setattr(packed_module, "dilation_plan",
+                        packed_module.peel_plan if kind == "peel" else packed_module.row_plan)
     rng = np.random.default_rng(radius)
     shape = (3, 45, 70)
     _assert_matches_reference(_blobs(rng, *shape), _blobs(rng, *shape), bound_th=radius)
@@ -511,7 +516,7 @@ def test_dilation_plan_covers_the_disk_exactly():
     plan = packed_module.dilation_plan(disk(8))
     assert (len(plan.steps), plan.spread, plan.tips) == (8, ((-8, 0), (-7, -1), (-7, 0), (-7, 1), (-6, 0)), ())
     for r in range(0, 20):
-        plan = packed_module.dilation_plan(disk(r))
+        plan = packed_module.peel_plan(disk(r))
         expected = {(int(y) - r, int(x) - r) for y, x in zip(*np.nonzero(disk(r)))}
         assert plan.footprint() == expected, r
         # The same offsets rebuilt by hand from the plan's parts (Minkowski sums of pairs, then union).
@@ -531,7 +536,8 @@ def test_dilation_plan_handles_any_centrally_symmetric_footprint():
     for footprint in (plus, rect):
         expected = {(int(y) - 2, int(x) - 2) for y, x in zip(*np.nonzero(footprint))}
         assert packed_module.dilation_plan(footprint).footprint() == expected
-    assert len(packed_module.dilation_plan(rect).steps) == 5 and len(packed_module.dilation_plan(rect).spread) == 1
+        assert packed_module.peel_plan(footprint).footprint() == expected
+    assert len(packed_module.peel_plan(rect).steps) == 5 and len(packed_module.peel_plan(rect).spread) == 1
 
 
 def test_swar_popcount_matches_bitwise_count():
@@ -540,3 +546,23 @@ def test_swar_popcount_matches_bitwise_count():
     words[:3] = [0, 2**64 - 1, 2**63]
     expected = [bin(int(x)).count("1") for x in words]
     assert packed_module._swar_popcount(words).tolist() == expected
+
+
+def test_row_plan_covers_the_disk_and_is_chosen_where_the_peel_stalls():
+    # Radius 2 (skimage's disk(2) is the diamond): half-widths 0, 1, 2, 1, 0 for dy = -2..2; the runs grow
+    # 1 -> 2 -> 3 (width 1) -> 5 (width 2) with the offsets 1, 1, 2: 3 ORs + 5 rows - 1 copy = 7 operations.
+    plan = packed_module.row_plan(disk(2))
+    assert plan == packed_module.RowPlan(((0, (-2, 2)), (1, (-1, 1)), (2, (0,))))
+    assert (plan.growth(), plan.cost()) == ([1, 1, 2], 7)
+    for r in range(0, 41):
+        expected = {(int(y) - r, int(x) - r) for y, x in zip(*np.nonzero(disk(r)))}
+        assert packed_module.row_plan(disk(r)).footprint() == expected, r
+    # Radius 17 (frame diagonals of 2,001-2,125 px) and 30: the peel leaves 117 and 165 points, the rows cost less.
+    assert packed_module.plan_cost(packed_module.peel_plan(disk(17))) == 133
+    assert isinstance(packed_module.dilation_plan(disk(17)), packed_module.RowPlan)
+    assert isinstance(packed_module.dilation_plan(disk(30)), packed_module.RowPlan)
+    assert isinstance(packed_module.dilation_plan(disk(8)), packed_module.DilationPlan)
+    ring = np.zeros((5, 5), bool)
+    ring[0, :] = ring[4, :] = True  # rows 0 and 4 full, the middle rows empty: runs, but not row-convex around 0
+    ring[2, 0] = ring[2, 4] = True  # row 2 is two points: not one run
+    assert packed_module.row_plan(ring) is None

@@ -23,8 +23,10 @@ is greedily peeled into Minkowski factors of two points each, and ``R`` is what 
 (one to five points for the radii up to 40 except 17 and 30, where the peel stops early and ``R`` keeps over a
 hundred points). A Minkowski sum with ``{0, v}`` is ONE shifted OR of the whole array (``x | x[v:]``), so the
 dilation is ``k`` shifted ORs plus one OR per point of ``R`` and ``T``; each split of the tips is tried and the
-cheapest kept: 12 ORs for radius 8 (a disk of 197 pixels: 8 factors, 5 points in ``R``, no tips). Everything is
-exact bit arithmetic; the tests compare it with a plain per-frame implementation of the toolkit.
+cheapest kept: 12 ORs for radius 8 (a disk of 197 pixels: 8 factors, 5 points in ``R``, no tips). The other plan
+is the disk's rows (:func:`row_plan`): a horizontal run grown by doubling ORs to each half-width in turn, ORed in
+once per row (47 operations for radius 17 instead of the peel's 133); :func:`dilation_plan` takes the cheaper.
+Everything is exact bit arithmetic; the tests compare it with a plain per-frame implementation of the toolkit.
 """
 
 from __future__ import annotations
@@ -122,13 +124,85 @@ class DilationPlan(NamedTuple):
         return sums | set(self.tips)
 
 
-def dilation_plan(footprint: np.ndarray) -> DilationPlan:
+class RowPlan(NamedTuple):
+    """A footprint made of centred horizontal runs: row ``dy`` is ``{dy} x [-w, w]``; rows grouped by ``w``."""
+
+    runs: tuple[tuple[int, tuple[int, ...]], ...]
+    """``(w, (dy, ...))`` per half-width ``w``, ``w`` ascending."""
+
+    def footprint(self) -> set[Offset]:
+        """The offsets the plan covers (for checks)."""
+        return {(dy, dx) for w, rows in self.runs for dy in rows for dx in range(-w, w + 1)}
+
+    def growth(self) -> list[int]:
+        """The offsets ``o > 0`` of the shifted ORs that grow a run of length 1 into every run of the plan in turn
+        (``x | x[o:]`` turns ``[0, L)`` into ``[0, L + o)``, doubling at most)."""
+        steps, length = [], 1
+        for w, _ in self.runs:
+            while length < 2 * w + 1:
+                steps.append(min(length, 2 * w + 1 - length))
+                length += steps[-1]
+        return steps
+
+    def cost(self) -> int:
+        """Whole-array ORs: the growth plus one per row but the first (a copy)."""
+        return len(self.growth()) + sum(len(rows) for _, rows in self.runs) - 1
+
+
+def plan_cost(plan: DilationPlan | RowPlan) -> int:
+    """Whole-array ORs a plan costs (copies not counted)."""
+    if isinstance(plan, RowPlan):
+        return plan.cost()
+    return len(plan.steps) + len(plan.spread) + len(plan.tips)
+
+
+def row_plan(footprint: np.ndarray) -> RowPlan | None:
+    """The footprint as centred horizontal runs, or None when a row is not one centred run.
+
+    Example:
+        >>> row_plan(np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))   # the radius-1 disk
+        RowPlan(runs=((0, (-1, 1)), (1, (0,))))
+    """
+    footprint = np.asarray(footprint, dtype=bool)
+    cy, cx = footprint.shape[0] // 2, footprint.shape[1] // 2
+    widths: dict[int, list[int]] = {}
+    for y, row in enumerate(footprint):
+        xs = np.flatnonzero(row)
+        if xs.size == 0:
+            continue
+        w = cx - int(xs[0])
+        if int(xs[-1]) != cx + w or xs.size != 2 * w + 1:
+            return None
+        widths.setdefault(w, []).append(y - cy)
+    return RowPlan(tuple((w, tuple(rows)) for w, rows in sorted(widths.items())))
+
+
+def dilation_plan(footprint: np.ndarray) -> DilationPlan | RowPlan:
+    """The cheaper of :func:`peel_plan` and :func:`row_plan` (ties: the peel); see the module docstring.
+
+    Example:
+        >>> from skimage.morphology import disk
+        >>> [type(dilation_plan(disk(r))).__name__ for r in (8, 17)]   # 12 ORs vs 50 rows for r = 17 (133 peeled)
+        ['DilationPlan', 'RowPlan']
+    """
+    return _best_plan(footprint.shape, np.ascontiguousarray(footprint, dtype=bool).tobytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _best_plan(shape: tuple[int, int], data: bytes) -> DilationPlan | RowPlan:
+    footprint = np.frombuffer(data, dtype=bool).reshape(shape)
+    peeled = peel_plan(footprint)
+    rows = row_plan(footprint)
+    return rows if rows is not None and rows.cost() < plan_cost(peeled) else peeled
+
+
+def peel_plan(footprint: np.ndarray) -> DilationPlan:
     """Plan of the dilation by a centrally symmetric ``[2r+1, 2r+1] bool`` footprint (see the module docstring).
 
     Example:
-        >>> dilation_plan(np.ones((3, 3), bool))   # the 3x3 square: {(-1, -1)} ⊕ {0, (0, 1)}² ⊕ {0, (1, 0)}²
+        >>> peel_plan(np.ones((3, 3), bool))   # the 3x3 square: {(-1, -1)} ⊕ {0, (0, 1)}² ⊕ {0, (1, 0)}²
         DilationPlan(steps=((0, 1), (0, 1), (1, 0), (1, 0)), spread=((-1, -1),), tips=())
-        >>> dilation_plan(np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))   # the radius-1 disk: no pair factor
+        >>> peel_plan(np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))   # the radius-1 disk: no pair factor
         DilationPlan(steps=(), spread=((-1, 0), (0, -1), (0, 0), (0, 1), (1, 0)), tips=())
     """
     return _plan(footprint.shape, np.ascontiguousarray(footprint, dtype=bool).tobytes())
@@ -309,7 +383,7 @@ def _boundary(c: np.ndarray, lay: _Layout, out: np.ndarray, last_column: bool = 
     b3[:, :, s - 1] = 0  # the padding column just left of the next row (its right neighbour is that row's x = 0)
 
 
-def _dilate(src: np.ndarray, plan: DilationPlan, stride: int, work: np.ndarray,
+def _dilate(src: np.ndarray, plan: DilationPlan | RowPlan, stride: int, work: np.ndarray,
             spare: np.ndarray) -> tuple[np.ndarray, int]:
     """Dilation of the packed boundary ``src`` (flat) by the footprint of ``plan``: ``(q, shift)`` with
     ``q[i] = OR_{(dy, dx) in footprint} src[i + shift + dy * stride + dx]``; ``q`` lies in ``work`` or ``spare``.
@@ -319,6 +393,8 @@ def _dilate(src: np.ndarray, plan: DilationPlan, stride: int, work: np.ndarray,
     The result is then ORed in at the points of ``R`` and the source at the points of ``T``: in place when ``R``
     is one point, else into ``spare``.
     """
+    if isinstance(plan, RowPlan):
+        return _dilate_rows(src, plan, stride, work, spare)
     x, x_shift = src, 0
     for dy, dx in plan.steps:
         o = dy * stride + dx
@@ -339,6 +415,31 @@ def _dilate(src: np.ndarray, plan: DilationPlan, stride: int, work: np.ndarray,
         q = np.bitwise_or(parts.pop(0), parts.pop(0), out=spare[:n])
     for part in parts:
         np.bitwise_or(q, part, out=q)
+    return q, q_shift
+
+
+def _dilate_rows(src: np.ndarray, plan: RowPlan, stride: int, work: np.ndarray,
+                 spare: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`_dilate` for a :class:`RowPlan`: the run of each half-width ``w`` grown in ``work`` (``x[i]`` = OR of
+    ``src[i .. i + 2w]``), then ORed into ``q`` (in ``spare``) at ``dy * stride - w`` for each of its rows."""
+    terms = [(w, dy * stride - w) for w, rows in plan.runs for dy in rows]
+    q_shift = max(-o for _, o in terms)
+    n = min(src.size - 2 * w - (q_shift + o) for w, o in terms)
+    q = spare[:n]
+    x, length, first = src, 1, True
+    for w, rows in plan.runs:
+        while length < 2 * w + 1:
+            o = min(length, 2 * w + 1 - length)
+            m = x.size - o
+            np.bitwise_or(x[:m], x[o:], out=work[:m])
+            x, length = work[:m], length + o
+        for dy in rows:
+            start = q_shift + dy * stride - w
+            if first:
+                np.copyto(q, x[start : start + n])
+                first = False
+            else:
+                np.bitwise_or(q, x[start : start + n], out=q)
     return q, q_shift
 
 
@@ -385,7 +486,7 @@ def _buffers(count: int, size: int) -> list[np.ndarray]:
     return [buf[:size] for buf in kept[:count]]
 
 
-def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, plan: DilationPlan | None,
+def _chunk_counts(pred: np.ndarray, gt: np.ndarray, lay: _Layout, plan: DilationPlan | RowPlan | None,
                   work: list[np.ndarray]) -> np.ndarray:
     """``[6, frames]`` counts (the :class:`FrameCounts` fields) of one chunk; ``lay`` holds the prediction's
     frames and then the ground truth's."""
