@@ -468,16 +468,76 @@ def test_chunking_does_not_change_results(monkeypatch):
     _assert_matches_reference(pred, gt)
 
 
-def test_disk_rows_describe_the_disk_exactly():
-    # Radius 8 (480x854 frames): half-widths for |dy| = 0..8 are 8,7,7,7,6,6,5,3,0 -> width 0 at |dy| = 8,
-    # 3 at 7, 5 at 6, 6 at 4..5, 7 at 1..3, 8 at 0.
-    assert packed_module.disk_rows(disk(8)) == [(0, 8, 8), (3, 7, 7), (5, 6, 6), (6, 4, 5), (7, 1, 3), (8, 0, 0)]
+@pytest.mark.parametrize("radius", [1, 2, 3, 8, 12, 17])
+@pytest.mark.parametrize("kind", ["peel", "rows"])
+def test_every_dilation_plan_shape_matches_the_reference(radius, kind, monkeypatch):
+    # Both plan kinds at every radius (the engine picks the cheaper). The peel's shapes: r = 1 a union only (no
+    # pair factor), r = 3 / 12 one point spread in place after the factors, r = 8 five spread points (into the
+    # spare buffer), r = 17 a greedy peel that stops early (117 points spread). The row plan: runs of every width
+    # grown in place, r = 1 with a width-0 row first. Blobs reach every border, sparse pixels test single-point
+    # dilations.
+    monkeypatch.setattr(packed_module, "dilation_plan",
+                        packed_module.peel_plan if kind == "peel" else packed_module.row_plan)
+    rng = np.random.default_rng(radius)
+    shape = (3, 45, 70)
+    _assert_matches_reference(_blobs(rng, *shape), _blobs(rng, *shape), bound_th=radius)
+    _assert_matches_reference(rng.random(shape) > 0.995, _blobs(rng, *shape), bound_th=radius)
+
+
+def test_reused_buffers_hold_no_stale_pixels():
+    # Work buffers are kept between calls (per thread): a big, full call leaves them dirty, then a smaller
+    # video, a narrow crop and the big one again must each equal the reference.
+    rng = np.random.default_rng(7)
+    big = (_blobs(rng, 6, 120, 160), _blobs(rng, 6, 120, 160))
+    small = (_blobs(rng, 2, 30, 40), _blobs(rng, 2, 30, 40))
+    narrow = (np.zeros((3, 60, 90), bool), np.zeros((3, 60, 90), bool))
+    narrow[0][:, 20:40, 50:58] = narrow[1][:, 25:45, 52:60] = True
+    for pred, gt in (big, small, narrow, big):
+        _assert_matches_reference(pred, gt)
+
+
+def test_concurrent_threads_get_their_own_buffers():
+    # Two threads evaluating different shapes at once (each thread keeps its own work buffers).
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    jobs = [(_blobs(rng, 4, 40 + 9 * k, 50 + 13 * k), _blobs(rng, 4, 40 + 9 * k, 50 + 13 * k)) for k in range(6)]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda pg: jf_per_frame(*pg), jobs * 3))
+    for (pred, gt), (j, f) in zip(jobs * 3, results):
+        j_ref, f_ref = ref_jf(pred, gt, 0.008)
+        np.testing.assert_array_equal(j, j_ref)
+        np.testing.assert_array_equal(f, f_ref)
+
+
+def test_dilation_plan_covers_the_disk_exactly():
+    # Radius 8 (480x854 frames): the 197-pixel disk is R ⊕ {0, v_1} ⊕ ... ⊕ {0, v_8} with R the 5 points
+    # (-8, 0), (-7, -1..1), (-6, 0) (no tips apart): 8 shifted ORs + 4 ORs to spread R = 12 operations.
+    plan = packed_module.dilation_plan(disk(8))
+    assert (len(plan.steps), plan.spread, plan.tips) == (8, ((-8, 0), (-7, -1), (-7, 0), (-7, 1), (-6, 0)), ())
     for r in range(0, 20):
-        rebuilt = np.zeros((2 * r + 1, 2 * r + 1), bool)
-        for w, lo, hi in packed_module.disk_rows(disk(r)):
-            for dy in range(lo, hi + 1):
-                rebuilt[r + dy, r - w : r + w + 1] = rebuilt[r - dy, r - w : r + w + 1] = True
-        np.testing.assert_array_equal(rebuilt, disk(r))
+        plan = packed_module.peel_plan(disk(r))
+        expected = {(int(y) - r, int(x) - r) for y, x in zip(*np.nonzero(disk(r)))}
+        assert plan.footprint() == expected, r
+        # The same offsets rebuilt by hand from the plan's parts (Minkowski sums of pairs, then union).
+        rebuilt = set(plan.spread)
+        for dy, dx in plan.steps:
+            rebuilt = rebuilt | {(y + dy, x + dx) for y, x in rebuilt}
+        assert rebuilt | set(plan.tips) == expected, r
+
+
+def test_dilation_plan_handles_any_centrally_symmetric_footprint():
+    # A plus sign of arm 2 (its thin arms leave no pair factor) and a 3x5 rectangle, which is one point plus
+    # pair factors only: columns {0, 2} ⊕ {0, 1} ⊕ {0, 1} = 0..4, rows {0, 1} ⊕ {0, 1} = 0..2 (5 shifted ORs).
+    plus = np.zeros((5, 5), bool)
+    plus[2, :] = plus[:, 2] = True
+    rect = np.zeros((5, 5), bool)
+    rect[1:4, :] = True
+    for footprint in (plus, rect):
+        expected = {(int(y) - 2, int(x) - 2) for y, x in zip(*np.nonzero(footprint))}
+        assert packed_module.dilation_plan(footprint).footprint() == expected
+        assert packed_module.peel_plan(footprint).footprint() == expected
+    assert len(packed_module.peel_plan(rect).steps) == 5 and len(packed_module.peel_plan(rect).spread) == 1
 
 
 def test_swar_popcount_matches_bitwise_count():
@@ -486,3 +546,23 @@ def test_swar_popcount_matches_bitwise_count():
     words[:3] = [0, 2**64 - 1, 2**63]
     expected = [bin(int(x)).count("1") for x in words]
     assert packed_module._swar_popcount(words).tolist() == expected
+
+
+def test_row_plan_covers_the_disk_and_is_chosen_where_the_peel_stalls():
+    # Radius 2 (skimage's disk(2) is the diamond): half-widths 0, 1, 2, 1, 0 for dy = -2..2; the runs grow
+    # 1 -> 2 -> 3 (width 1) -> 5 (width 2) with the offsets 1, 1, 2: 3 ORs + 5 rows - 1 copy = 7 operations.
+    plan = packed_module.row_plan(disk(2))
+    assert plan == packed_module.RowPlan(((0, (-2, 2)), (1, (-1, 1)), (2, (0,))))
+    assert (plan.growth(), plan.cost()) == ([1, 1, 2], 7)
+    for r in range(0, 41):
+        expected = {(int(y) - r, int(x) - r) for y, x in zip(*np.nonzero(disk(r)))}
+        assert packed_module.row_plan(disk(r)).footprint() == expected, r
+    # Radius 17 (frame diagonals of 2,001-2,125 px) and 30: the peel leaves 117 and 165 points, the rows cost less.
+    assert packed_module.plan_cost(packed_module.peel_plan(disk(17))) == 133
+    assert isinstance(packed_module.dilation_plan(disk(17)), packed_module.RowPlan)
+    assert isinstance(packed_module.dilation_plan(disk(30)), packed_module.RowPlan)
+    assert isinstance(packed_module.dilation_plan(disk(8)), packed_module.DilationPlan)
+    ring = np.zeros((5, 5), bool)
+    ring[0, :] = ring[4, :] = True  # rows 0 and 4 full, the middle rows empty: runs, but not row-convex around 0
+    ring[2, 0] = ring[2, 4] = True  # row 2 is two points: not one run
+    assert packed_module.row_plan(ring) is None

@@ -15,12 +15,13 @@ Definitions (identical to the DAVIS toolkit as used by the ReVOS/Sa2VA evaluatio
   (``0`` when ``P+R = 0``).
 
 Implementation. All counts come from :mod:`videoseg_reward._packed_masks`: the masks are packed 8 pixels per
-byte (8 horizontal bands of a frame share a byte), boundary maps are computed with byte-wise logic, and the disk
-dilation is assembled from its rows' horizontal runs with about twenty shifted ORs of the packed boundary map
-(21 for radius 8), chunk by chunk of frames; columns holding no pixel of either mask are cropped. Everything is
-exact integer arithmetic, so the values equal the toolkit's to the last bit; the tests check this against the
-plain per-frame reference :mod:`videoseg_reward._davis_reference`, and ``benchmarks/jf_bench.py`` against the
-official library calls.
+byte (8 horizontal bands of a frame share a byte; the prediction's and the ground truth's frames of a chunk lie in
+one array), boundary maps are computed with byte-wise logic, and the disk dilation is a short plan of shifted ORs
+of the packed boundary map (the disk as a Minkowski sum of point pairs plus a few single points: 12 ORs for
+radius 8), chunk by chunk of frames; columns holding no pixel of either mask are cropped. Everything is exact
+integer arithmetic, so the values equal the toolkit's to the last bit; the tests check this against the plain
+per-frame reference :mod:`videoseg_reward._davis_reference`, and ``benchmarks/jf_bench.py`` against the official
+library calls.
 """
 
 from __future__ import annotations
