@@ -213,11 +213,7 @@ def build_head_inputs(samples: list[SampleSegs], seg_hidden: torch.Tensor, encod
     decoded = [(s.record, k) for s in live for k in s.keyframes]
     if with_video:
         decoded += [(s.record, t) for s in live for _ in s.positions for t in s.trajectory.spatial_frames]
-    distinct = list(dict.fromkeys((record.video_path, i) for record, i in decoded))
-    row_of = {key: row for row, key in enumerate(distinct)}
-    records = {record.video_path: record for record, _ in decoded}
-    features = encode_frames(encoder, store, [(records[path], i) for path, i in distinct])
-    features = features.select([row_of[(record.video_path, i)] for record, i in decoded])
+    features = encode_frames(encoder, store, decoded)  # each distinct frame is encoded once
     hidden = seg_hidden
     if with_video and sum(frames_per_seg):
         repeats = torch.tensor(frames_per_seg, device=seg_hidden.device)
