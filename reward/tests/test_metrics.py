@@ -558,7 +558,7 @@ def test_row_plan_covers_the_disk_and_is_chosen_where_the_peel_stalls():
         expected = {(int(y) - r, int(x) - r) for y, x in zip(*np.nonzero(disk(r)))}
         assert packed_module.row_plan(disk(r)).footprint() == expected, r
     # Radius 17 (frame diagonals of 2,001-2,125 px) and 30: the peel leaves 117 and 165 points, the rows cost less.
-    assert packed_module.plan_cost(packed_module.peel_plan(disk(17))) == 133
+    assert packed_module.peel_plan(disk(17)).cost() == 133
     assert isinstance(packed_module.dilation_plan(disk(17)), packed_module.RowPlan)
     assert isinstance(packed_module.dilation_plan(disk(30)), packed_module.RowPlan)
     assert isinstance(packed_module.dilation_plan(disk(8)), packed_module.DilationPlan)

@@ -116,6 +116,10 @@ class DilationPlan(NamedTuple):
     tips: tuple[Offset, ...]
     """``T``: the points the source itself is ORed in at."""
 
+    def cost(self) -> int:
+        """Whole-array ORs: one per step, per point of ``R`` and per point of ``T``."""
+        return len(self.steps) + len(self.spread) + len(self.tips)
+
     def footprint(self) -> set[Offset]:
         """The offsets the plan covers (for checks)."""
         sums = set(self.spread)
@@ -134,26 +138,26 @@ class RowPlan(NamedTuple):
         """The offsets the plan covers (for checks)."""
         return {(dy, dx) for w, rows in self.runs for dy in rows for dx in range(-w, w + 1)}
 
-    def growth(self) -> list[int]:
-        """The offsets ``o > 0`` of the shifted ORs that grow a run of length 1 into every run of the plan in turn
-        (``x | x[o:]`` turns ``[0, L)`` into ``[0, L + o)``, doubling at most)."""
-        steps, length = [], 1
-        for w, _ in self.runs:
+    def levels(self) -> list[tuple[int, tuple[int, ...], list[int]]]:
+        """``(w, rows, offsets)`` per run: the offsets ``o > 0`` of the shifted ORs that grow the previous run (a
+        length-1 run at first) to length ``2w + 1`` (``x | x[o:]`` turns ``[0, L)`` into ``[0, L + o)``, doubling at
+        most)."""
+        levels, length = [], 1
+        for w, rows in self.runs:
+            offsets = []
             while length < 2 * w + 1:
-                steps.append(min(length, 2 * w + 1 - length))
-                length += steps[-1]
-        return steps
+                offsets.append(min(length, 2 * w + 1 - length))
+                length += offsets[-1]
+            levels.append((w, rows, offsets))
+        return levels
+
+    def growth(self) -> list[int]:
+        """All the growth offsets of :meth:`levels`, in order."""
+        return [o for _, _, offsets in self.levels() for o in offsets]
 
     def cost(self) -> int:
         """Whole-array ORs: the growth plus one per row but the first (a copy)."""
         return len(self.growth()) + sum(len(rows) for _, rows in self.runs) - 1
-
-
-def plan_cost(plan: DilationPlan | RowPlan) -> int:
-    """Whole-array ORs a plan costs (copies not counted)."""
-    if isinstance(plan, RowPlan):
-        return plan.cost()
-    return len(plan.steps) + len(plan.spread) + len(plan.tips)
 
 
 def row_plan(footprint: np.ndarray) -> RowPlan | None:
@@ -193,7 +197,7 @@ def _best_plan(shape: tuple[int, int], data: bytes) -> DilationPlan | RowPlan:
     footprint = np.frombuffer(data, dtype=bool).reshape(shape)
     peeled = peel_plan(footprint)
     rows = row_plan(footprint)
-    return rows if rows is not None and rows.cost() < plan_cost(peeled) else peeled
+    return rows if rows is not None and rows.cost() < peeled.cost() else peeled
 
 
 def peel_plan(footprint: np.ndarray) -> DilationPlan:
@@ -220,7 +224,7 @@ def _plan(shape: tuple[int, int], data: bytes) -> DilationPlan:
     for tips in (set(), alone_in_row, alone_in_column, alone_in_row | alone_in_column):
         steps, rest = _peel(points - tips, max(shape))
         plans.append(DilationPlan(tuple(steps), tuple(sorted(rest)), tuple(sorted(tips))))
-    return min(plans, key=lambda plan: len(plan.steps) + len(plan.spread) + len(plan.tips))
+    return min(plans, key=DilationPlan.cost)
 
 
 def _peel(points: set[Offset], extent: int) -> tuple[list[Offset], set[Offset]]:
@@ -426,13 +430,12 @@ def _dilate_rows(src: np.ndarray, plan: RowPlan, stride: int, work: np.ndarray,
     q_shift = max(-o for _, o in terms)
     n = min(src.size - 2 * w - (q_shift + o) for w, o in terms)
     q = spare[:n]
-    x, length, first = src, 1, True
-    for w, rows in plan.runs:
-        while length < 2 * w + 1:
-            o = min(length, 2 * w + 1 - length)
+    x, first = src, True
+    for w, rows, offsets in plan.levels():
+        for o in offsets:
             m = x.size - o
             np.bitwise_or(x[:m], x[o:], out=work[:m])
-            x, length = work[:m], length + o
+            x = work[:m]
         for dy in rows:
             start = q_shift + dy * stride - w
             if first:
