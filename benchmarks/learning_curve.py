@@ -36,8 +36,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 VARIANTS: dict[str, dict] = {
     "demo": {"vts_cot": [], "sft": []},
     "plain_ce": {"vts_cot": [], "sft": ["videoseg_o3_sft.digit_weight=1.0"]},
@@ -79,9 +77,11 @@ def make_data(out: Path, n_train: int, n_eval: int, seed: int) -> tuple[Path, Pa
 
 def variant_env(name: str) -> dict:
     """The demo's environment overrides (`recipes/demo_env.yaml`) with the variant's own on top."""
+    from videoseg_o3_verl.demo.config import DemoConfig
     from videoseg_o3_verl.env import load_env_overrides
+    from videoseg_o3_verl.launch import recipe_path
 
-    return {**load_env_overrides(ROOT / "recipes" / "demo_env.yaml"), **VARIANTS[name].get("env", {})}
+    return {**load_env_overrides(recipe_path(DemoConfig.env_recipe)), **VARIANTS[name].get("env", {})}
 
 
 def run_variant(name: str, out: Path, train: Path, models: dict[str, str], steps: int, every: int,
@@ -89,16 +89,20 @@ def run_variant(name: str, out: Path, train: Path, models: dict[str, str], steps
     """VTS-CoT + SFT of one variant; returns {step: checkpoint} and the SFT wall seconds."""
     import yaml
 
+    from videoseg_o3_verl.demo.config import DemoConfig
+
+    demo = DemoConfig()
     spec = VARIANTS[name]
     work = out / name
     work.mkdir(parents=True, exist_ok=True)
     env_file = work / "env.yaml"
     env_file.write_text(yaml.safe_dump(variant_env(name)))
     sft_parquet = work / "vts_cot.parquet"
-    cli("vts-cot", "--data", str(train), "--out", str(sft_parquet), "--seed", str(seed), "--max-selects", "1",
-        "--think-style", "short", "--env-file", str(env_file), *spec["vts_cot"], log=work / "vts_cot.log")
+    cli("vts-cot", "--data", str(train), "--out", str(sft_parquet), "--seed", str(seed), "--max-selects",
+        str(demo.max_selects), "--think-style", demo.think_style, "--env-file", str(env_file), *spec["vts_cot"],
+        log=work / "vts_cot.log")
     start = time.perf_counter()
-    cli("sft", "--config-name", "demo_coldstart", f"model.path={models['model']}",
+    cli("sft", "--config-name", demo.sft_recipe, f"model.path={models['model']}",
         f"videoseg_o3.sam2.checkpoint={models['sam2']}", f"data.train_files={sft_parquet}",
         f"trainer.default_local_dir={work / 'sft'}", f"trainer.total_training_steps={steps}",
         f"trainer.save_freq={every}", f"trainer.seed={seed}", "trainer.logger=[console,file]", *spec["sft"],
