@@ -461,11 +461,25 @@ def test_chunking_does_not_change_results(monkeypatch):
     pred, gt = _blobs(rng, 9, 40, 56), _blobs(rng, 9, 40, 56)
     pred[4] = False  # an empty frame between full chunks
     j_one, f_one = jf_per_frame(pred, gt)
-    monkeypatch.setattr(packed_module, "_CHUNK_BYTES", 1)
-    j_each, f_each = jf_per_frame(pred, gt)
-    np.testing.assert_array_equal(j_one, j_each)
-    np.testing.assert_array_equal(f_one, f_each)
+    pair_bytes = packed_module._layout(2, 40, 56, 2).size  # bound_pix(40, 56) = 1: halo 2
+    for chunk_bytes in (1, 4 * pair_bytes):  # 9 chunks of 1 frame; 2 chunks of 4 and 5 frames
+        monkeypatch.setattr(packed_module, "_CHUNK_BYTES", chunk_bytes)
+        j_each, f_each = jf_per_frame(pred, gt)
+        np.testing.assert_array_equal(j_one, j_each)
+        np.testing.assert_array_equal(f_one, f_each)
     _assert_matches_reference(pred, gt)
+
+
+@pytest.mark.parametrize(("frames", "pairs_per_chunk", "ends"), [
+    (16, 4, [4, 8, 12, 16]),   # 16 / 4 = 4 chunks of 4
+    (16, 5, [5, 10, 16]),      # 16 / 5 = 3.2 -> 3 chunks (5, 5, 6), not 5, 5, 5, 1
+    (17, 4, [4, 8, 12, 17]),   # 4.25 -> 4 chunks (4, 4, 4, 5)
+    (3, 8, [3]),               # less than one chunk's worth: one chunk
+    (3, 0.5, [1, 2, 3]),       # 6 chunks' worth of 3 frames: one frame each, no empty chunk
+    (0, 4, []),
+])
+def test_chunk_ends_split_frames_evenly(frames, pairs_per_chunk, ends):
+    assert packed_module.chunk_ends(frames, 1000, chunk_bytes=int(pairs_per_chunk * 1000)) == ends
 
 
 @pytest.mark.parametrize("radius", [1, 2, 3, 8, 12, 17])

@@ -32,6 +32,7 @@ Everything is exact bit arithmetic; the tests compare it with a plain per-frame 
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections import Counter
 from typing import NamedTuple
@@ -39,8 +40,9 @@ from typing import NamedTuple
 import numpy as np
 
 _BITS = 8
-_CHUNK_BYTES = 700_000
-"""Frames per chunk are chosen so that one packed chunk is about this large (measured best on 480x854 frames)."""
+_CHUNK_BYTES = 550_000
+"""Frames per chunk are chosen so that one packed chunk is about this large: with its two work buffers it stays in
+a 2 MB L2 cache (measured best on 480x854 frames, 4 chunks of 4 frame pairs for 16 frames)."""
 _CROP_BELOW = 0.8
 """The boundary work runs on the union's columns only when their packed rows are below this share of the width."""
 
@@ -468,13 +470,25 @@ def frame_counts(pred: np.ndarray, gt: np.ndarray, footprint: np.ndarray | None)
     t, h, w = pred.shape
     plan = None if footprint is None else dilation_plan(footprint)
     halo = 0 if footprint is None else footprint.shape[0] // 2 + 1
-    per_chunk = max(1, _CHUNK_BYTES // _layout(2, h, w, halo).size)
-    work = _buffers(3, _layout(2 * min(per_chunk, t), h, w, halo).size)
+    starts_ends = list(itertools.pairwise([0, *chunk_ends(t, _layout(2, h, w, halo).size)]))
+    work = _buffers(3, _layout(2 * max((t1 - t0 for t0, t1 in starts_ends), default=0), h, w, halo).size)
     counts = np.zeros((6, t), dtype=np.int64)
-    for t0 in range(0, t, per_chunk):
-        t1 = min(t0 + per_chunk, t)
+    for t0, t1 in starts_ends:
         counts[:, t0:t1] = _chunk_counts(pred[t0:t1], gt[t0:t1], _layout(2 * (t1 - t0), h, w, halo), plan, work)
     return FrameCounts(*counts)
+
+
+def chunk_ends(frames: int, pair_bytes: int, chunk_bytes: int = 0) -> list[int]:
+    """End frames of the chunks: as many chunks as the frames fill at ``chunk_bytes`` (default
+    :data:`_CHUNK_BYTES`) per chunk, rounded, at least one and at most one per frame, with sizes differing by one at
+    most (no chunk of a single leftover frame paying the ~100 NumPy calls of a chunk alone).
+
+    Example:
+        >>> chunk_ends(16, 1000, chunk_bytes=5000)   # 3.2 chunks' worth: 5, 5, 6 frames (not 5, 5, 5, 1)
+        [5, 10, 16]
+    """
+    chunks = min(frames, max(1, round(frames * pair_bytes / (chunk_bytes or _CHUNK_BYTES))))
+    return [frames * (i + 1) // chunks for i in range(chunks)]
 
 
 _local = threading.local()
