@@ -96,6 +96,10 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
         if hasattr(model_config.hf_config, SFT_SECTION):
             delattr(model_config.hf_config, SFT_SECTION)
         self.sft = SFTSettings.from_dict(settings)
+        if self.sft.batched_vision_attention:
+            from ..model import vision_attention
+
+            vision_attention.install()
         self._is_digit: torch.Tensor | None = None
         self._point_rng = torch.Generator().manual_seed(int(getattr(engine_config, "seed", 0) or 0))
         super().__init__(model_config, engine_config, *args, **kwargs)
