@@ -74,3 +74,4 @@ def test_demo_recipe_carries_the_demo_settings():
     # speed settings measured by benchmarks/sft_step_profile.py (the same maths)
     assert (cfg.data.num_workers, cfg.data.cache_items, cfg.engine.reshard_after_forward) == (0, True, False)
     assert cfg.videoseg_o3_sft.batched_vision_attention is True
+    assert cfg.videoseg_o3_sft.causal_without_padding_mask is True

@@ -55,6 +55,10 @@ class SFTSettings:
     (the same maths; ``videoseg_o3_verl/model/vision_attention.py``): cheaper on CPU, where there is no flash
     attention."""
 
+    causal_without_padding_mask: bool = False
+    """Run the right-padded batch through SDPA's causal kernel without verl's padding mask (the same values on every
+    real token; ``causal_padding.py``): the masked kernel computes the whole L x L square."""
+
     frozen_policy_modules: list[str] = field(default_factory=list)
     """Name fragments of policy parameters kept frozen, e.g. ``["visual"]`` for the vision tower."""
 
