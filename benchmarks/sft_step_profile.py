@@ -16,10 +16,11 @@ timers around each part of a step:
 - the micro-batch's sequence lengths (padding waste) and the seg head's decodes per step.
 
 Each lever is an extra recipe override, measured in its own process on the same data and seed; the table reports the
-warm steps' median and mean. Usage::
+warm steps' median and mean and the mean time per loop iteration (step + between) over every step of the run (the
+first epoch, 37 steps, decodes, processes and encodes every item for the first time). Usage::
 
-    flock /tmp/videoseg_heavy.lock nice .venv/bin/python benchmarks/sft_step_profile.py --steps 20 \\
-        --lever baseline= --lever no_spatial=videoseg_o3_sft.supervise_spatial=false
+    flock /tmp/videoseg_heavy.lock nice .venv/bin/python benchmarks/sft_step_profile.py --warmup 40 --steps 15 \\
+        --lever demo= --lever no_spatial=videoseg_o3_sft.supervise_spatial=false
 """
 
 from __future__ import annotations
@@ -281,11 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {warm['step']['median']:.3f} s/step median ({warm['step']['mean']:.3f} mean), "
               + ", ".join(f"{p} {warm[p]['median']:.3f}" for p in PARTS[1:] if p in warm), flush=True)
     (out / "profile.json").write_text(json.dumps(results, indent=1))
-    header = "| lever | s/step (median) | s/step (mean) | " + " | ".join(PARTS[1:]) + " | decodes | tokens | padded |"
-    lines = [header, "|" + "---|" * (PARTS.__len__() + 5)]
+    header = ("| lever | s/step (median) | s/step (mean) | s/iteration, all steps | " + " | ".join(PARTS[1:])
+              + " | decodes | tokens | padded |")
+    lines = [header, "|" + "---|" * (PARTS.__len__() + 6)]
     for name, r in results.items():
         w = r["warm"]
-        lines.append(f"| {name} | {w['step']['median']:.3f} | {w['step']['mean']:.3f} | "
+        every = statistics.fmean(s["step"] + s.get("between", 0.0) for s in r["all_steps"])
+        lines.append(f"| {name} | {w['step']['median']:.3f} | {w['step']['mean']:.3f} | {every:.3f} | "
                      + " | ".join(f"{w[p]['median']:.3f}" if p in w else "–" for p in PARTS[1:])
                      + f" | {w.get('decodes', {}).get('median', 0):.0f} | {w['tokens']['median']:.0f} | "
                        f"{w['tokens_padded']['median']:.0f} |")
