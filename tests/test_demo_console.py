@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from videoseg_o3_verl.demo import console_to_log, log_tail
 
 
@@ -112,3 +114,19 @@ def test_learning_demo_steps_default_to_the_recipes(tmp_path, capfd):
     assert run_demo(DemoConfig(output_dir=str(tmp_path / "d"), sft_recipe="coldstart_tiny_cpu")) == 1
     assert "pass the stage's steps (--sft-steps / --rl-steps)" in capfd.readouterr().out
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_models_build_the_configured_sam2_width(monkeypatch):
+    from videoseg_o3_verl.demo import DemoConfig
+    from videoseg_o3_verl.demo.models import demo_models
+    from videoseg_o3_verl.model import tiny
+
+    built = {}
+    monkeypatch.setattr(tiny, "tiny_qwen_vl", lambda kind, **kw: f"qwen-{kw['hidden_size']}")
+    monkeypatch.setattr(tiny, "tiny_sam2", lambda **kw: built.update(kw) or "sam2.pt")
+    assert demo_models(DemoConfig()) == {"model": "qwen-128", "sam2": "sam2.pt"}
+    assert built == {"image_size": 128, "small_trunk": True, "width": 64}
+    demo_models(DemoConfig(sam2_width=256))
+    assert built["width"] == 256
+    with pytest.raises(ValueError, match="sam2_width"):
+        DemoConfig(sam2_width=0)

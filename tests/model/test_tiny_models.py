@@ -129,6 +129,42 @@ def test_small_trunk_sam2_rebuilds_its_architecture_from_the_checkpoint(tmp_path
         sam2_from_state_dict(state, Sam2Meta(config=meta.config, image_size=128), "test")
 
 
+def test_narrow_sam2_rebuilds_its_width_and_runs_the_seg_head_and_the_eval_propagation(tmp_path):
+    from videoseg_reward.propagation import build_propagation_model, propagate_language
+    from videoseg_reward.sam2_model import load_sam2_model, read_sam2_checkpoint
+
+    from videoseg_o3_verl.model.frame_encoder import FrameEncoder
+    from videoseg_o3_verl.model.seg_head import build_seg_head
+    from videoseg_o3_verl.model.tiny import SMALL_TRUNK_OVERRIDES, tiny_sam2, width_overrides
+
+    path = tiny_sam2(root=tmp_path, image_size=128, small_trunk=True, width=64)
+    _, meta = read_sam2_checkpoint(path)
+    assert meta.overrides == SMALL_TRUNK_OVERRIDES + width_overrides(64)
+    model = load_sam2_model(path)  # strict: the stored overrides rebuild every C = 64 module
+    head = build_seg_head(32, model)
+    assert head.embed_dim == 64 and model.memory_attention.d_model == 64
+    assert sum(p.numel() for p in head.parameters()) < 1_000_000  # C = 256: 4.3 M
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (56, 56, 3), dtype=np.uint8))
+    features = FrameEncoder.from_sam2(model).encode([image, image])
+    assert features.image_embed.shape == (2, 64, 8, 8)
+    with torch.no_grad():
+        masks = head(torch.randn(2, 32), features).mask_logits
+    assert masks.shape == (2, 32, 32)
+    video = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (56, 56, 3), dtype=np.uint8)) for i in range(4)]
+    propagated = propagate_language(build_propagation_model(path, device="cpu"), video, 1, torch.randn(64))
+    assert propagated.shape == (4, 56, 56)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        tiny_sam2(root=tmp_path, image_size=128, width=40)
+
+
+def test_default_width_keeps_the_cache_key_of_the_released_width(tmp_path):
+    from videoseg_o3_verl.model.tiny import SAM2_WIDTH, tiny_sam2, width_overrides
+
+    assert width_overrides(SAM2_WIDTH) == ()
+    assert tiny_sam2(root=tmp_path, image_size=64, small_trunk=True) \
+        == tiny_sam2(root=tmp_path, image_size=64, small_trunk=True, width=SAM2_WIDTH)
+
+
 def test_sam2_meta_rejects_malformed_overrides():
     from videoseg_reward.sam2_model import Sam2Meta
 

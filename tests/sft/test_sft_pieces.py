@@ -160,6 +160,36 @@ def test_sft_dataset_feeds_the_policy_what_rl_feeds_it(tiny_qwen25_path, tmp_pat
     assert item["extra_info"]["videoseg_sft"] == row["extra_info"]["videoseg_sft"]
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_sft_dataset_item_cache_returns_the_processed_item_once_computed(tiny_qwen25_path, tmp_path, cache):
+    from transformers import AutoProcessor
+
+    from videoseg_o3_verl.data.parquet import convert_to_parquet
+    from videoseg_o3_verl.data.synthetic import generate_synthetic_dataset
+    from videoseg_o3_verl.data.vts_cot import build_vts_cot
+    from videoseg_o3_verl.sft.dataset import VideoSegSFTDataset
+
+    generate_synthetic_dataset(tmp_path / "syn", seed=1, num_videos=1, num_frames=12, height=56, width=72)
+    convert_to_parquet("synthetic", tmp_path / "syn", tmp_path / "rl.parquet")
+    build_vts_cot(tmp_path / "rl.parquet", tmp_path / "sft.parquet", seed=0, limit=2)
+    processor = AutoProcessor.from_pretrained(tiny_qwen25_path)
+    config = OmegaConf.create({"pad_mode": "no_padding", "max_length": 8192, "truncation": "error",
+                               "cache_items": cache})
+    dataset = VideoSegSFTDataset(str(tmp_path / "sft.parquet"), processor.tokenizer, config, processor)
+    fresh = VideoSegSFTDataset(str(tmp_path / "sft.parquet"), processor.tokenizer,
+                               OmegaConf.create({**config, "cache_items": False}), processor)[1]
+    calls = []
+    process = dataset._process
+    dataset._process = lambda item: calls.append(item) or process(item)
+    first = dataset[1]
+    first["input_ids"] = None  # a caller replacing a field does not change the cached item
+    again = dataset[1]
+    assert calls == ([1] if cache else [1, 1])
+    assert again["input_ids"].tolist() == fresh["input_ids"].tolist()
+    torch.testing.assert_close(again["multi_modal_inputs"]["pixel_values"], fresh["multi_modal_inputs"]["pixel_values"])
+    assert again["extra_info"] == fresh["extra_info"]
+
+
 def test_trainable_summary_groups():
     from videoseg_o3_verl.sft.engine import trainable_summary
 

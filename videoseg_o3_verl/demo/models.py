@@ -11,4 +11,5 @@ def demo_models(cfg: DemoConfig) -> dict[str, str]:
     from ..model.tiny import tiny_qwen_vl, tiny_sam2
 
     return {"model": str(tiny_qwen_vl("qwen2_5_vl", hidden_size=cfg.model_hidden_size, num_layers=cfg.model_layers)),
-            "sam2": str(tiny_sam2(image_size=cfg.sam2_image_size, small_trunk=cfg.sam2_small_trunk))}
+            "sam2": str(tiny_sam2(image_size=cfg.sam2_image_size, small_trunk=cfg.sam2_small_trunk,
+                                  width=cfg.sam2_width))}

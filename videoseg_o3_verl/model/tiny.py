@@ -271,19 +271,32 @@ def tiny_qwen_vl(kind: str = "qwen2_5_vl", *, root: str | os.PathLike | None = N
     return cached_build(f"tiny-{kind}", asdict(spec), lambda d: build_tiny_qwen_vl(d, spec), root)
 
 
-@dataclass(frozen=True)
-class TinySam2Spec:
-    """A SAM2 from the package's own config with random weights and a reduced input size."""
+SAM2_WIDTH = 256
+"""C of the released SAM2 configs."""
 
-    config: str = "configs/sam2.1/sam2.1_hiera_t.yaml"
-    """SAM2 config inside the `sam2` package."""
-    image_size: int = 256
-    """Reduced input resolution (1024 for the released models); 256 keeps the image encoder ~0.1 s/frame on CPU."""
-    seed: int = 0
-    """Seed for the random weights."""
-    small_trunk: bool = False
-    """Replace the config's Hiera trunk (27 M parameters) by :data:`SMALL_TRUNK_OVERRIDES` (0.3 M): ~10x cheaper
-    frame encoding; the neck, prompt encoder, mask decoder and memory modules keep the config's sizes (C = 256)."""
+
+def width_overrides(width: int) -> tuple[str, ...]:
+    """SAM2 config overrides giving the neck, prompt encoder, mask decoder and memory modules width C = ``width``
+    (the memory features keep their 64 channels; the memory-attention MLP is 4·C wide); none for C = 256.
+
+    Example:
+        >>> width_overrides(64)[0]
+        '++model.image_encoder.neck.d_model=64'
+    """
+    if width == SAM2_WIDTH:
+        return ()
+    return (
+        f"++model.image_encoder.neck.d_model={width}",
+        f"++model.image_encoder.neck.position_encoding.num_pos_feats={width}",
+        f"++model.memory_attention.d_model={width}",
+        f"++model.memory_attention.layer.d_model={width}",
+        f"++model.memory_attention.layer.dim_feedforward={4 * width}",
+        f"++model.memory_attention.layer.self_attention.embedding_dim={width}",
+        f"++model.memory_attention.layer.cross_attention.embedding_dim={width}",
+        f"++model.memory_encoder.in_dim={width}",
+        f"++model.memory_encoder.mask_downsampler.embed_dim={width}",
+        f"++model.memory_encoder.fuser.layer.dim={width}",
+    )
 
 
 SMALL_TRUNK_OVERRIDES = (
@@ -297,13 +310,43 @@ SMALL_TRUNK_OVERRIDES = (
 stage (the neck's input channels follow)."""
 
 
+@dataclass(frozen=True)
+class TinySam2Spec:
+    """A SAM2 from the package's own config with random weights and a reduced input size."""
+
+    config: str = "configs/sam2.1/sam2.1_hiera_t.yaml"
+    """SAM2 config inside the `sam2` package."""
+    image_size: int = 256
+    """Reduced input resolution (1024 for the released models); 256 keeps the image encoder ~0.1 s/frame on CPU."""
+    seed: int = 0
+    """Seed for the random weights."""
+    small_trunk: bool = False
+    """Replace the config's Hiera trunk (27 M parameters) by :data:`SMALL_TRUNK_OVERRIDES` (0.3 M): ~10x cheaper
+    frame encoding; the neck, prompt encoder, mask decoder and memory modules keep their width (see ``width``)."""
+    width: int = SAM2_WIDTH
+    """C, the width of the neck, prompt encoder, mask decoder and memory modules (the [SEG] prompt size):
+    :data:`SAM2_WIDTH` keeps the config's; a smaller C (:func:`width_overrides`) makes every seg-head decode and its
+    backward cheaper (the mask decoder's MLP width, set in SAM2's code, stays 2048)."""
+
+    def __post_init__(self) -> None:
+        if self.width < 16 or self.width % 16:
+            raise ValueError(f"TinySam2Spec.width must be a positive multiple of 16 (the mask decoder divides it by 8 "
+                             f"and its 8 heads), got {self.width}")
+
+    def overrides(self) -> tuple[str, ...]:
+        """The Hydra overrides of this architecture (stored with the checkpoint as ``Sam2Meta.overrides``)."""
+        return (SMALL_TRUNK_OVERRIDES if self.small_trunk else ()) + width_overrides(self.width)
+
+
 def tiny_sam2(*, root: str | os.PathLike | None = None, **overrides) -> Path:
     """Cached path of a tiny random SAM2 checkpoint (``sam2_tiny.pt`` in the released layout)."""
     from videoseg_reward.sam2_model import Sam2Meta, build_random_sam2_checkpoint
 
     spec = TinySam2Spec(**overrides)
-    meta = Sam2Meta(config=spec.config, image_size=spec.image_size,
-                    overrides=SMALL_TRUNK_OVERRIDES if spec.small_trunk else ())
-    directory = cached_build("tiny-sam2", asdict(spec),
+    meta = Sam2Meta(config=spec.config, image_size=spec.image_size, overrides=spec.overrides())
+    params = asdict(spec)
+    if spec.width == SAM2_WIDTH:
+        del params["width"]  # the same cache entry as before the option existed
+    directory = cached_build("tiny-sam2", params,
                              lambda d: build_random_sam2_checkpoint(d / "sam2_tiny.pt", meta, seed=spec.seed), root)
     return directory / "sam2_tiny.pt"

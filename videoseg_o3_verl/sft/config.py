@@ -50,6 +50,15 @@ class SFTSettings:
     """Released behaviour: only the first [SEG] of a conversation is decoded (on every turn's keyframe and the
     spatial frames); later [SEG]s learn from the token loss only. False: each [SEG] on its own turn's keyframe."""
 
+    batched_vision_attention: bool = False
+    """Attend the policy's equal-length vision windows in one SDPA call instead of transformers' per-window loop
+    (the same maths; ``videoseg_o3_verl/model/vision_attention.py``): cheaper on CPU, where there is no flash
+    attention."""
+
+    causal_without_padding_mask: bool = False
+    """Run the right-padded batch through SDPA's causal kernel without verl's padding mask (the same values on every
+    real token; ``causal_padding.py``): the masked kernel computes the whole L x L square."""
+
     frozen_policy_modules: list[str] = field(default_factory=list)
     """Name fragments of policy parameters kept frozen, e.g. ``["visual"]`` for the vision tower."""
 

@@ -10,6 +10,8 @@ and the checkpoint layout (verl checkpoint + ``seg_head/``) are the RL engine's;
   keyframe (``extra_info.videoseg_sft.seg_keyframes``) and, optionally, on the first turn's high-resolution
   frames (or on every frame of the video: ``supervise_all_frames``), and adds ``bce_weight·BCE +
   dice_weight·Dice`` against the ground truth to verl's token loss;
+- optionally (``causal_without_padding_mask``) the padded batch runs through SDPA's causal kernel without verl's
+  padding mask (``causal_padding.py``);
 - the token loss is verl's, with the ``loss_mask`` turned into weights when ``digit_weight != 1`` (digit tokens
   weigh more, ``token_loss.py``), and its fp32 log-probs computed in one pass instead of verl's per-token loop;
 - LoRA (``model.lora_rank > 0``) keeps the seg head and ``lora_trained_modules`` (``embed_tokens``, ``lm_head``)
@@ -39,6 +41,7 @@ from ..data.vts_cot import SFT_INFO_KEY, sft_info_from_extra_info
 from ..trajectory import Trajectory
 from ..verl_ext.engine import HEAD_ATTR, VideoSegO3FSDPEngine, _non_tensor_list
 from ..verl_ext.seg_batch import SampleSegs, build_head_inputs, split_head_outputs
+from .causal_padding import without_padding_mask
 from .config import SFTSettings
 from .mask_loss import sft_mask_loss
 from .token_loss import digit_loss_weights, digit_token_mask, padded_sequence_log_probs
@@ -96,6 +99,10 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
         if hasattr(model_config.hf_config, SFT_SECTION):
             delattr(model_config.hf_config, SFT_SECTION)
         self.sft = SFTSettings.from_dict(settings)
+        if self.sft.batched_vision_attention:
+            from ..model import vision_attention
+
+            vision_attention.install()
         self._is_digit: torch.Tensor | None = None
         self._point_rng = torch.Generator().manual_seed(int(getattr(engine_config, "seed", 0) or 0))
         super().__init__(model_config, engine_config, *args, **kwargs)
@@ -135,6 +142,12 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
             print(f"videoseg_o3 SFT trainable parameters: {json.dumps(trainable_summary(self.module))}")
 
     # ------------------------------------------------------------------ forward
+    def prepare_model_inputs(self, micro_batch):
+        model_inputs, output_args = super().prepare_model_inputs(micro_batch)
+        if self.sft.causal_without_padding_mask and model_inputs.get("attention_mask") is not None:
+            model_inputs = without_padding_mask(model_inputs, micro_batch["input_ids"].offsets().diff())
+        return model_inputs, output_args
+
     def prepare_model_outputs(self, output, output_args, micro_batch, logits_processor_func):
         if _plain_log_probs(output, output_args, micro_batch):  # verl's result without its per-token loop
             model_output = {"log_probs": padded_sequence_log_probs(output.logits, micro_batch["input_ids"])}
