@@ -18,7 +18,9 @@ Variants (one factor changed from the demo's settings):
 - ``frame_labels``: "Frame k: " before each low-resolution image (`EnvConfig.frame_labels`);
 - ``labels_batch8``: frame labels and 8 trajectories per SFT step instead of 16;
 - ``flat_lr``: the learning rate stays at its peak after the warm-up instead of decaying (cosine) to 0;
-- ``no_mask_loss``: the seg head's masks unsupervised (BCE and Dice weights 0): the token loss alone.
+- ``no_mask_loss``: the seg head's masks unsupervised (BCE and Dice weights 0): the token loss alone;
+- ``flat_lr_no_spatial``: ``flat_lr`` with each [SEG] decoded on its keyframe only (``supervise_spatial=false``: a
+  third of the seg-head decodes, ~15 % cheaper steps).
 
 Usage::
 
@@ -47,6 +49,8 @@ VARIANTS: dict[str, dict] = {
                       "env": {"frame_labels": True}},
     "flat_lr": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=constant"]},
     "no_mask_loss": {"vts_cot": [], "sft": ["videoseg_o3_sft.bce_weight=0", "videoseg_o3_sft.dice_weight=0"]},
+    "flat_lr_no_spatial": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=constant",
+                                                  "videoseg_o3_sft.supervise_spatial=false"]},
 }
 """Variant name -> extra `vts-cot` arguments, extra SFT recipe overrides and environment overrides (`env`, for the
 cold-start trajectories and the evaluation), on top of the demo's."""
