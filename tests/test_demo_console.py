@@ -130,3 +130,22 @@ def test_demo_models_build_the_configured_sam2_width(monkeypatch):
     assert built["width"] == 256
     with pytest.raises(ValueError, match="sam2_width"):
         DemoConfig(sam2_width=0)
+
+
+def test_one_process_stages_get_every_core_and_rl_keeps_the_environment(tmp_path, monkeypatch):
+    # The SFT reads its items in the training process and the eval runs in one process: with scripts/cpu_env.sh's
+    # OMP_NUM_THREADS=1 they would leave the second core idle. RL's Ray workers keep the environment's setting.
+    from videoseg_o3_verl.demo import DemoConfig
+    from videoseg_o3_verl.demo.pipeline import DemoPaths, eval_stage, rl_stage, sft_stage
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    models = {"model": "m", "sam2": "s.pt"}
+    cfg = DemoConfig(output_dir=str(tmp_path), sft_steps=4, rl_steps=2)
+    paths = DemoPaths(tmp_path)
+    assert sft_stage(cfg, paths, models).env["OMP_NUM_THREADS"] == "6"
+    assert eval_stage(cfg, paths, models).env["OMP_NUM_THREADS"] == "6"
+    assert "OMP_NUM_THREADS" not in rl_stage(cfg, paths, models).env
+    cfg = DemoConfig(output_dir=str(tmp_path), sft_steps=4, rl_steps=2, threads=1)
+    assert sft_stage(cfg, paths, models).env["OMP_NUM_THREADS"] == "1"
+    with pytest.raises(ValueError, match="threads"):
+        DemoConfig(threads=0)

@@ -94,7 +94,7 @@ class Demo(Subcommand):
             "fixed guess, SFT and RL → summary.json and report.html (--quick: the one-minute plumbing run).")
     SIZES = {"--seed": "seed of the data and the trainers", "--n-train": "synthetic training videos",
              "--n-eval": "held-out samples per policy", "--sft-steps": "SFT optimizer steps",
-             "--rl-steps": "RL training steps"}
+             "--rl-steps": "RL training steps", "--threads": "torch threads of the SFT and eval stages"}
 
     def add(self, subparsers):
         from .demo.config import DemoConfig
@@ -105,7 +105,7 @@ class Demo(Subcommand):
                             help="the plumbing run instead: a few RL steps of a random model, some replies scripted")
         for flag, text in self.SIZES.items():
             default = getattr(DemoConfig, flag[2:].replace("-", "_"))
-            shown = "the recipe's" if default is None else "%(default)s"
+            shown = ("every core" if flag == "--threads" else "the recipe's") if default is None else "%(default)s"
             parser.add_argument(flag, type=int, default=default, help=f"{text} (default: {shown})")
         parser.add_argument("--steps", type=int, default=3, help="--quick: RL steps")
         parser.add_argument("--rollout", choices=("hf", "vllm"), default="hf",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 
 HELDOUT_SEED_OFFSET = 1_000_003
@@ -55,6 +56,13 @@ class DemoConfig:
     64 the seg head has 0.8 M parameters instead of 4.3 M and a cold-start SFT step costs ~20 % less."""
     report_videos: int = 4
     """Held-out samples whose SFT and RL trajectories the report shows side by side."""
+    threads: int | None = None
+    """Torch threads (``OMP_NUM_THREADS``) of the one-process stages, SFT and eval; None: every core. The RL stage
+    keeps the environment's setting (``scripts/cpu_env.sh``: 1), since Ray's workers share the cores."""
+
+    def stage_threads(self) -> int:
+        """:attr:`threads`, or the number of cores when it is None."""
+        return self.threads if self.threads is not None else max(1, os.cpu_count() or 1)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -66,7 +74,7 @@ class DemoConfig:
         if not isinstance(self.output_dir, str) or not self.output_dir:
             raise ValueError(f"[demo] output_dir must be a non-empty path, got {self.output_dir!r}")
         for key in ("n_train", "n_eval", "sft_steps", "rl_steps", "model_hidden_size", "model_layers",
-                    "sam2_image_size", "sam2_width"):
+                    "sam2_image_size", "sam2_width", "threads"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(f"[demo] {key} must be >= 1, got {getattr(self, key)}")
         if self.seed < 0:
