@@ -94,6 +94,7 @@ def run_variant(name: str, out: Path, train: Path, models: dict[str, str], steps
     import yaml
 
     from videoseg_o3_verl.demo.config import DemoConfig
+    from videoseg_o3_verl.demo.pipeline import stage_threads_env
 
     demo = DemoConfig()
     spec = VARIANTS[name]
@@ -110,7 +111,7 @@ def run_variant(name: str, out: Path, train: Path, models: dict[str, str], steps
         f"videoseg_o3.sam2.checkpoint={models['sam2']}", f"data.train_files={sft_parquet}",
         f"trainer.default_local_dir={work / 'sft'}", f"trainer.total_training_steps={steps}",
         f"trainer.save_freq={every}", f"trainer.seed={seed}", "trainer.logger=[console,file]", *spec["sft"],
-        log=work / "sft.log", env={"VERL_FILE_LOGGER_PATH": str(work / "sft_metrics.jsonl")})
+        log=work / "sft.log", env={"VERL_FILE_LOGGER_PATH": str(work / "sft_metrics.jsonl"), **stage_threads_env(demo)})
     wall = time.perf_counter() - start
     checkpoints = {int(p.name.split("_")[-1]): p for p in (work / "sft").glob("global_step_*")}
     return dict(sorted(checkpoints.items())), wall

@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "profile.json").write_text(json.dumps(results, indent=1))
     header = ("| lever | s/step (median) | s/step (mean) | s/iteration, all steps | " + " | ".join(PARTS[1:])
               + " | decodes | tokens | padded |")
-    lines = [header, "|" + "---|" * (PARTS.__len__() + 6)]
+    lines = [header, "|" + "---|" * (len(PARTS) + 6)]
     for name, r in results.items():
         w = r["warm"]
         every = statistics.fmean(s["step"] + s.get("between", 0.0) for s in r["all_steps"])

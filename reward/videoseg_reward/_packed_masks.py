@@ -349,11 +349,6 @@ def _count_frames(rows: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------------
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Boundary maps and dilation
-# ------------------------------------------------------------------------------------------------------------
-
-
 def _boundary(c: np.ndarray, lay: _Layout, out: np.ndarray, last_column: bool = True) -> None:
     """DAVIS boundary map of the packed chunk ``c`` (flat) into ``out`` (flat); ``c`` is overwritten.
 

@@ -140,7 +140,7 @@ def sft_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stag
                         f"trainer.seed={cfg.seed}", "trainer.logger=[console,file]")
     return Stage("sft", (argv,), total=cfg.sft_steps, unit="step",
                  progress=lambda: count_steps(metrics, SFT_STEP_KEY),
-                 env={**_tracker_env(metrics), **_threads_env(cfg)})
+                 env={**_tracker_env(metrics), **stage_threads_env(cfg)})
 
 
 def rl_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage:
@@ -177,10 +177,10 @@ def eval_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Sta
                                str(cfg.n_eval), "--output-dir", str(paths.eval_dir(run))) for run in runs)
     return Stage("eval", steps, total=len(runs) * cfg.n_eval, unit="episode",
                  progress=lambda: sum(_count_lines(paths.eval_dir(run) / JOURNAL) for run in runs),
-                 env=_threads_env(cfg))
+                 env=stage_threads_env(cfg))
 
 
-def _threads_env(cfg: DemoConfig) -> dict[str, str]:
+def stage_threads_env(cfg: DemoConfig) -> dict[str, str]:
     """The one-process stages' torch threads (the SFT reads its items in the training process: no loader worker
     takes the second core)."""
     return {"OMP_NUM_THREADS": str(cfg.stage_threads())}
