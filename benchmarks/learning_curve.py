@@ -8,15 +8,19 @@ observations, greedy multi-turn episodes, SAM2 propagation) on the same held-out
 baseline. The table lists, per checkpoint, the training wall time and the five episode metrics with their 95 %
 bootstrap intervals.
 
-Variants (one factor changed from the demo's settings):
+Variants (one factor changed from the demo's settings, or two where named):
 
 - ``demo``: what `videoseg-o3 demo` trains (compact reasoning, ×5 weight on digit tokens, up to one `<select>`);
 - ``plain_ce``: digit tokens weighted like every other token (`videoseg_o3_sft.digit_weight=1`);
 - ``full_think``: the phrased VTS-CoT reasoning (~80 tokens per turn) instead of the compact one;
+- ``grounded``: the compact reasoning whose step 3 names the query (`--think-style grounded`);
+- ``input_norm``: the seg head standardises the [SEG] states before its projection (`videoseg_o3.seg_head.input_norm`);
+- ``grounded_input_norm``: both;
 - ``no_select``: every cold-start trajectory answers at once (no `<select>` turn);
 - ``all_frames``: every [SEG] decoded and supervised on all frames (`videoseg_o3_sft.supervise_all_frames`);
 - ``frame_labels``: "Frame k: " before each low-resolution image (`EnvConfig.frame_labels`);
 - ``labels_batch8``: frame labels and 8 trajectories per SFT step instead of 16;
+- ``batch8``: 8 trajectories per SFT step instead of 16 (about half the step's cost);
 - ``flat_lr``: the learning rate stays at its peak after the warm-up instead of decaying (cosine) to 0;
 - ``no_mask_loss``: the seg head's masks unsupervised (BCE and Dice weights 0): the token loss alone;
 - ``flat_lr_no_spatial``: ``flat_lr`` with each [SEG] decoded on its keyframe only (``supervise_spatial=false``: a
@@ -42,12 +46,16 @@ VARIANTS: dict[str, dict] = {
     "demo": {"vts_cot": [], "sft": []},
     "plain_ce": {"vts_cot": [], "sft": ["videoseg_o3_sft.digit_weight=1.0"]},
     "full_think": {"vts_cot": ["--think-style", "full"], "sft": []},
+    "grounded": {"vts_cot": ["--think-style", "grounded"], "sft": []},
+    "input_norm": {"vts_cot": [], "sft": ["videoseg_o3.seg_head.input_norm=true"]},
+    "grounded_input_norm": {"vts_cot": ["--think-style", "grounded"], "sft": ["videoseg_o3.seg_head.input_norm=true"]},
     "no_select": {"vts_cot": ["--max-selects", "0"], "sft": []},
     "all_frames": {"vts_cot": [], "sft": ["videoseg_o3_sft.supervise_all_frames=true"]},
     "frame_labels": {"vts_cot": [], "sft": [], "env": {"frame_labels": True}},
     "labels_batch8": {"vts_cot": [], "sft": ["data.train_batch_size=8", "data.micro_batch_size_per_gpu=8"],
                       "env": {"frame_labels": True}},
     "flat_lr": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=constant"]},
+    "batch8": {"vts_cot": [], "sft": ["data.train_batch_size=8", "data.micro_batch_size_per_gpu=8"]},
     "no_mask_loss": {"vts_cot": [], "sft": ["videoseg_o3_sft.bce_weight=0", "videoseg_o3_sft.dice_weight=0"]},
     "flat_lr_no_spatial": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=constant",
                                                   "videoseg_o3_sft.supervise_spatial=false"]},

@@ -49,6 +49,10 @@ class SegHeadSettings:
     forward: the first ones in order (released ``MAX_OBJS``). The rewards always score every turn's own [SEG]s."""
     frame_cache_size: int = 64
     """Frozen SAM2 image-encoder features kept per worker (keyed by video and frame)."""
+    input_norm: bool = False
+    """A fresh head (``path: null``) standardises the [SEG] hidden states with running per-feature statistics before
+    ``proj`` (not in the released head; a loaded head keeps what it was saved with, its statistics frozen). For small
+    randomly initialised policies, whose [SEG] states are nearly one shared vector (the learning demo)."""
 
 
 @dataclass

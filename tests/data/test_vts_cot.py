@@ -259,3 +259,23 @@ def test_env_file_rejects_unknown_keys(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n")
     with pytest.raises(ValueError, match="must hold a mapping"):
         load_env_overrides(tmp_path / "list.yaml")
+
+
+def test_grounded_think_names_the_object_before_the_action():
+    """Step 3 of the grounded trace is the query itself; the rest is the compact trace."""
+    from videoseg_o3_verl.data.records import RVOSRecord
+    from videoseg_o3_verl.data.rle import encode_mask
+    from videoseg_o3_verl.data.vts_cot import TurnPlan, grounded_think_text
+
+    square = np.zeros((60, 90), bool)
+    square[0:10, 60:70] = True
+    record = RVOSRecord(dataset="handmade", video_id="v", video_path="/nowhere/v", frame_ids=("a", "b", "c"),
+                        num_frames=3, expression="the red object", expression_id="0", object_ids=(1,),
+                        mask_existence=(0, 1, 1), masks_rle=(None, encode_mask(square), encode_mask(square)),
+                        type_id=None, height=60, width=90)
+    assert grounded_think_text(record, TurnPlan("select", 1, 2, 1), [0, 1]) == (
+        "Step 1: seen in 1. Step 2: frame 1. Step 3: the red object. Action: select.")
+    assert grounded_think_text(record, TurnPlan("answer", 1, 2, 2), [0, 1, 2]) == (
+        "Step 1: seen in 1, 2. Step 2: frame 2. Step 3: the red object. Action: answer.")
+    assert grounded_think_text(record, TurnPlan("answer", 1, 1, 0), [0]) == (
+        "Step 1: seen in none. Step 2: frame 0. Step 3: the red object. Action: answer.")

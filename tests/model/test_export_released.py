@@ -17,10 +17,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from videoseg_reward.sam2_model import Sam2Meta, read_sam2_checkpoint
+from videoseg_reward.sam2_model import Sam2Meta, load_sam2_model, read_sam2_checkpoint
 
 from videoseg_o3_verl.model.convert_released import _iter_tensors, _weight_files, convert_released_checkpoint
 from videoseg_o3_verl.model.export_released import export_released_checkpoint, find_seg_head_dir, main
+from videoseg_o3_verl.model.seg_head import build_seg_head
 from videoseg_o3_verl.model.seg_head_io import SEG_HEAD_WEIGHTS, load_seg_head, save_seg_head
 from videoseg_o3_verl.model.tiny import tiny_qwen_vl, tiny_sam2
 
@@ -124,3 +125,25 @@ def test_export_errors_name_the_problem(tmp_path, ours):
     with pytest.raises(FileExistsError, match="not empty"):
         export_released_checkpoint(ours, tmp_path / "full")
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.exporting").exists()
+
+
+def test_input_norm_is_folded_into_the_released_projection(tmp_path, ours):
+    """The released layout has no standardizer: the export folds it into ``text_hidden_fcs.0``, so the converted-back
+    head (without one) embeds every [SEG] state as the trained head did."""
+    plain, _ = load_seg_head(ours)
+    sam2_ckpt = ours / "sam2_grounding_encoder.pt"
+    head = build_seg_head(HIDDEN, load_sam2_model(sam2_ckpt), input_norm=True)
+    head.load_state_dict({**plain.state_dict(), **head.input_norm.state_dict(prefix="input_norm.")})
+    head.input_norm.update(2.0 + 0.3 * torch.randn(6, HIDDEN))
+    model = tmp_path / "model"
+    shutil.copytree(ours, model, ignore=shutil.ignore_patterns("seg_head*"))
+    save_seg_head(head, model, sam2_checkpoint=sam2_ckpt, hidden_size=HIDDEN)
+    export_released_checkpoint(model, tmp_path / "exported")
+    exported = _state(tmp_path / "exported")
+    assert not torch.equal(exported["text_hidden_fcs.0.weight"], head.proj[0].weight)  # folded, not copied
+    back = convert_released_checkpoint(tmp_path / "exported", tmp_path / "back", sam2_meta=META).output_dir
+    converted, _ = load_seg_head(back)
+    assert converted.input_norm is None
+    hidden = 2.0 + 0.3 * torch.randn(4, HIDDEN)
+    with torch.no_grad():
+        torch.testing.assert_close(converted.eval().embed(hidden), head.eval().embed(hidden), rtol=1e-5, atol=1e-5)

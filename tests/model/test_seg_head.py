@@ -16,7 +16,14 @@ from videoseg_reward.sam2_model import Sam2Meta, build_sam2_model
 
 from videoseg_o3_verl.losses import mask_log_prob
 from videoseg_o3_verl.model.frame_encoder import IMAGENET_MEAN, IMAGENET_STD, FrameEncoder, FrameFeatures
-from videoseg_o3_verl.model.seg_head import SegHead, build_seg_head, seg_head_tiny
+from videoseg_o3_verl.model.seg_head import (
+    HiddenStandardizer,
+    SegHead,
+    build_seg_head,
+    fold_standardizer,
+    seg_head_tiny,
+    standardize,
+)
 from videoseg_o3_verl.verl_ext.engine import _add_at
 
 IMAGE_SIZE = 256  # smallest practical SAM2 input; low-res masks are 256 / 4 = 64 px
@@ -316,3 +323,55 @@ def test_seg_head_on_cuda_matches_cpu(head, sam2_model, frames):
     assert feats.device.type == "cuda"
     out = copy.deepcopy(head).to("cuda")(h.cuda(), feats).mask_logits
     torch.testing.assert_close(out.cpu(), ref, rtol=1e-3, atol=1e-3)
+
+
+# --------------------------------------------------------------------------------------- input standardizer
+
+
+def test_hidden_standardizer_running_statistics_hand_computed():
+    norm = HiddenStandardizer(2, momentum=0.5)
+    x = torch.tensor([[1.0, 2.0], [3.0, 6.0]], requires_grad=True)
+    out = norm(x)  # first batch sets the statistics: mean [2, 4], population var [1, 4]
+    torch.testing.assert_close(norm.mean, torch.tensor([2.0, 4.0]))
+    torch.testing.assert_close(norm.var, torch.tensor([1.0, 4.0]))
+    # (x - mean) / sqrt(var + 1e-5): [[-1, -1], [1, 1]] up to the eps
+    torch.testing.assert_close(out, torch.tensor([[-1.0, -1.0], [1.0, 1.0]]), atol=1e-5, rtol=0)
+    out.sum().backward()  # an affine map of each row: d out / d x = 1 / sqrt(var + eps)
+    torch.testing.assert_close(x.grad, torch.tensor([[1.0, 0.5], [1.0, 0.5]]), atol=1e-5, rtol=0)
+    # second batch [[5, 4], [7, 4]]: batch mean [6, 4], var [1, 0]; momentum 0.5 -> mean [4, 4], var [1, 2]
+    norm(torch.tensor([[5.0, 4.0], [7.0, 4.0]]))
+    torch.testing.assert_close(norm.mean, torch.tensor([4.0, 4.0]))
+    torch.testing.assert_close(norm.var, torch.tensor([1.0, 2.0]))
+    assert int(norm.count) == 2
+    # no update without gradients, in eval mode or from a batch of one
+    with torch.no_grad():
+        norm(torch.zeros(3, 2))
+    norm.eval()(torch.zeros(3, 2))
+    norm.train()(torch.zeros(1, 2))
+    torch.testing.assert_close(norm.mean, torch.tensor([4.0, 4.0]))
+    assert int(norm.count) == 2
+
+
+def test_fold_standardizer_hand_computed_and_equivalent():
+    # W [[1, 2]], b [3], mean [1, 1], var [4, 1], eps 0: s = [2, 1], W' = [[0.5, 2]], b' = 3 - (0.5 + 2) = 0.5
+    weight, bias = fold_standardizer(torch.tensor([[1.0, 2.0]]), torch.tensor([3.0]), torch.tensor([1.0, 1.0]),
+                                     torch.tensor([4.0, 1.0]), eps=0.0)
+    torch.testing.assert_close(weight, torch.tensor([[0.5, 2.0]]))
+    torch.testing.assert_close(bias, torch.tensor([0.5]))
+    gen = torch.Generator().manual_seed(0)
+    w, b, x = torch.randn(5, 4, generator=gen), torch.randn(5, generator=gen), torch.randn(3, 4, generator=gen)
+    mean, var = torch.randn(4, generator=gen), torch.rand(4, generator=gen) + 0.1
+    folded_w, folded_b = fold_standardizer(w, b, mean, var)
+    torch.testing.assert_close(x @ folded_w.T + folded_b, standardize(x, mean, var) @ w.T + b)
+
+
+def test_input_norm_head_standardizes_before_proj(sam2_model, features):
+    assert seg_head_tiny(sam2_model).input_norm is None  # the released head has none
+    head = build_seg_head(64, sam2_model, input_norm=True)
+    hidden = 5.0 + 0.1 * torch.randn(3, 64)  # one shared vector plus a small per-[SEG] part
+    out = head(hidden, features)
+    assert int(head.input_norm.count) == 1
+    expected = head.proj((hidden - hidden.mean(0)) / torch.sqrt(hidden.var(0, unbiased=False) + 1e-5))
+    torch.testing.assert_close(out.embedding, expected)
+    out.mask_logits.sum().backward()
+    assert head.proj[0].weight.grad is not None and head.input_norm.mean.grad is None

@@ -93,6 +93,26 @@ def test_save_load_roundtrip_is_bit_identical(tmp_path, sam2_model, sam2_ckpt, f
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_input_norm_round_trips_with_its_statistics(tmp_path, sam2_model, sam2_ckpt, frames):
+    """A head with a standardizer saves ``input_norm: true`` and its running statistics; the loaded head embeds
+    identically, and a config without the key (older heads) loads without one."""
+    head = build_seg_head(HIDDEN, sam2_model, input_norm=True)
+    head.input_norm.update(3.0 + torch.randn(5, HIDDEN))
+    save_seg_head(head, tmp_path / "norm", sam2_checkpoint=sam2_ckpt, hidden_size=HIDDEN)
+    assert json.loads((tmp_path / "norm" / SEG_HEAD_CONFIG).read_text())["input_norm"] is True
+    loaded, _ = load_seg_head(tmp_path / "norm")
+    assert loaded.input_norm is not None and int(loaded.input_norm.count) == 1
+    torch.testing.assert_close(loaded.input_norm.mean, head.input_norm.mean, rtol=0, atol=0)
+    hidden = torch.randn(3, HIDDEN)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval().embed(hidden), head.eval().embed(hidden), rtol=0, atol=0)
+    save_seg_head(seg_head_tiny(sam2_model), tmp_path / "plain", sam2_checkpoint=sam2_ckpt, hidden_size=HIDDEN)
+    config = json.loads((tmp_path / "plain" / SEG_HEAD_CONFIG).read_text())
+    assert config.pop("input_norm") is False
+    (tmp_path / "plain" / SEG_HEAD_CONFIG).write_text(json.dumps(config))
+    assert load_seg_head(tmp_path / "plain")[0].input_norm is None
+
+
 def test_saved_config_records_sam2_and_sizes(tmp_path, sam2_model, sam2_ckpt):
     save_seg_head(seg_head_tiny(sam2_model), tmp_path, sam2_checkpoint=sam2_ckpt, hidden_size=HIDDEN)
     config = json.loads((tmp_path / SEG_HEAD_CONFIG).read_text())

@@ -73,6 +73,8 @@ def test_demo_recipe_carries_the_demo_settings():
     assert dict(cfg.engine.mixed_precision) == {"param_dtype": "fp32", "reduce_dtype": "fp32", "buffer_dtype": "fp32"}
     assert cfg.videoseg_o3_sft.digit_weight == 5.0 and cfg.videoseg_o3_sft.bce_weight > 0
     assert cfg.videoseg_o3.sam2.image_size == 128 and cfg.videoseg_o3.seg_head.frame_cache_size >= 2048
+    # measured: one cold start of three left the mask-loss plateau with it (docs/learning_demo.md, fifth round)
+    assert cfg.videoseg_o3.seg_head.input_norm is False
     # speed settings measured by benchmarks/sft_step_profile.py (the same maths)
     assert (cfg.data.num_workers, cfg.data.cache_items, cfg.engine.reshard_after_forward) == (0, True, False)
     assert cfg.videoseg_o3_sft.batched_vision_attention is True

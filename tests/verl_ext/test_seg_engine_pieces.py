@@ -114,3 +114,27 @@ def test_videoseg_loss_adds_scaled_aux_and_shifts_ref_by_the_injection():
     assert float(loss) == pytest.approx(1.2)
     assert metrics["videoseg/aux_loss"] == 2.0
     assert "_videoseg_aux" not in output  # private keys never reach verl's output post-processing
+
+
+def test_engine_seg_head_fresh_with_input_norm_then_loaded_as_saved(tiny_sam2_path, tmp_path):
+    """A fresh head follows ``[videoseg_o3.seg_head.input_norm]``; a head given by ``path`` keeps what it was saved
+    with, its statistics frozen (the RL stage continues the cold start's head); a wrong hidden size is refused."""
+    from videoseg_o3_verl.config import load_videoseg_config
+    from videoseg_o3_verl.model.seg_head_io import save_seg_head
+    from videoseg_o3_verl.verl_ext.engine import engine_seg_head
+
+    def settings(**seg_head):
+        return load_videoseg_config({"videoseg_o3": {"sam2": {"checkpoint": str(tiny_sam2_path)},
+                                                     "seg_head": seg_head}})
+
+    assert engine_seg_head(settings(), 64)[0].input_norm is None
+    head, _ = engine_seg_head(settings(input_norm=True), 64)
+    assert head.input_norm is not None
+    save_seg_head(head, tmp_path, sam2_checkpoint=tiny_sam2_path, hidden_size=64)
+    loaded = engine_seg_head(settings(path=str(tmp_path)), 64)[0]
+    assert loaded.input_norm is not None and loaded.input_norm.momentum == 0.0  # the RL stage keeps the statistics
+    before = loaded.input_norm.mean.clone()
+    loaded.embed(torch.randn(4, 64, requires_grad=True))
+    assert torch.equal(loaded.input_norm.mean, before)
+    with pytest.raises(ValueError, match=r"seg_head.path\] head expects hidden size 64, the policy has 32"):
+        engine_seg_head(settings(path=str(tmp_path)), 32)

@@ -279,8 +279,9 @@ def think_text(record: RVOSRecord, plan: TurnPlan, shown: Sequence[int], rng: np
     return " ".join((step1, step2, step3, action))
 
 
-THINK_STYLES = ("full", "short")
-"""Reasoning styles: ``full`` = the phrased trace above; ``short`` = :func:`short_think_text` (tiny policies)."""
+THINK_STYLES = ("full", "short", "grounded")
+"""Reasoning styles: ``full`` = the phrased trace above; ``short`` = :func:`short_think_text` and ``grounded`` =
+:func:`grounded_think_text` (tiny policies)."""
 
 
 def short_think_text(record: RVOSRecord, plan: TurnPlan, shown: Sequence[int]) -> str:
@@ -290,9 +291,33 @@ def short_think_text(record: RVOSRecord, plan: TurnPlan, shown: Sequence[int]) -
     Example (target visible in frames 3-4, all 8 frames shown, answer 3-4 with keyframe 3):
         ``Step 1: seen in 3, 4. Step 2: frame 3. Step 3: it matches the query. Action: answer.``
     """
+    return _compact_trace(record, plan, shown, "it matches the query")
+
+
+def _compact_trace(record: RVOSRecord, plan: TurnPlan, shown: Sequence[int], step3: str) -> str:
+    """The compact four-step trace with ``step3`` as its third step."""
     visible = [t for t in sorted(set(int(i) for i in shown)) if record.mask_existence[t]]
     seen = ", ".join(str(t) for t in visible) if visible else "none"
-    return f"Step 1: seen in {seen}. Step 2: frame {plan.keyframe}. Step 3: it matches the query. Action: {plan.kind}."
+    return f"Step 1: seen in {seen}. Step 2: frame {plan.keyframe}. Step 3: {step3}. Action: {plan.kind}."
+
+
+def grounded_think_text(record: RVOSRecord, plan: TurnPlan, shown: Sequence[int]) -> str:
+    """:func:`short_think_text` whose step 3 names the object (the query), as the phrased trace does, so the tokens
+    just before the answer's ``[SEG]`` say what to segment.
+
+    Example (target "the red object", visible in frames 3-4, all 8 frames shown, answer 3-4 with keyframe 3):
+        ``Step 1: seen in 3, 4. Step 2: frame 3. Step 3: the red object. Action: answer.``
+    """
+    return _compact_trace(record, plan, shown, record.expression)
+
+
+def think_for(style: str, record: RVOSRecord, plan: TurnPlan, shown: Sequence[int], rng: np.random.Generator) -> str:
+    """The reasoning text of one turn in ``style`` (one of :data:`THINK_STYLES`)."""
+    if style == "full":
+        return think_text(record, plan, shown, rng)
+    if style == "short":
+        return short_think_text(record, plan, shown)
+    return grounded_think_text(record, plan, shown)
 
 
 def turn_text(think: str, plan: TurnPlan) -> str:
@@ -364,7 +389,8 @@ def build_trajectory(record: RVOSRecord, video, env: EnvConfig, rng: np.random.G
         rng: randomness of the plan and of the phrasing.
         max_selects: most ``<select>`` turns (0–2, and < ``env.max_turns``).
         rewriter: optional hook rewriting each turn's reasoning text.
-        think_style: ``full`` (phrased trace) or ``short`` (:func:`short_think_text`).
+        think_style: ``full`` (phrased trace), ``short`` (:func:`short_think_text`) or ``grounded``
+            (:func:`grounded_think_text`).
     """
     if think_style not in THINK_STYLES:
         raise ValueError(f"think_style must be one of {THINK_STYLES}, got {think_style!r}")
@@ -376,7 +402,7 @@ def build_trajectory(record: RVOSRecord, video, env: EnvConfig, rng: np.random.G
     messages = [system_message(), {"role": "user", "content": content_to_text(content, images)}]
     seen = list(shown.low_res_indices) + list(shown.high_res_indices)
     for turn, plan in enumerate(plans):
-        think = think_text(record, plan, seen, rng) if think_style == "full" else short_think_text(record, plan, seen)
+        think = think_for(think_style, record, plan, seen, rng)
         if rewriter is not None:
             shown_so_far = sorted(set(seen))
             context = {"expression": record.expression, "turn": turn, "action": asdict(plan), "shown": shown_so_far,

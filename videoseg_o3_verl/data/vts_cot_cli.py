@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-selects", type=int, default=MAX_SELECTS, help="most <select> turns per trajectory")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N records")
     parser.add_argument("--think-style", choices=THINK_STYLES, default="full",
-                        help="reasoning text: the phrased trace, or the compact one for tiny policies (the demo)")
+                        help="reasoning text: the phrased trace, the compact one for tiny policies (short, the "
+                             "demo), or the compact one naming the query in step 3 (grounded)")
     parser.add_argument("--env-file", default=None,
                         help="YAML mapping of EnvConfig overrides (the RL run's `videoseg_o3.env`, e.g. "
                              "recipes/demo_env.yaml), applied to the train preset")

@@ -9,7 +9,8 @@ inside it, or in ``seg_head/`` beside it), whose config names the SAM2 checkpoin
 Output (one directory), keyed as the released checkpoint::
 
     model.<HF Qwen-VL key>                    the policy, tensors bit-identical
-    text_hidden_fcs.{0,2}.{weight,bias}       the seg head's projection
+    text_hidden_fcs.{0,2}.{weight,bias}       the seg head's projection (an ``input_norm`` standardizer folded into
+                                              its first layer: the same map in the released architecture)
     grounding_encoder.sam2_model.<SAM2 key>   SAM2 with the seg head's trained prompt encoder / mask decoder;
                                               memory-encoder ``gamma`` written as ``g_weight`` (as released)
 
@@ -46,6 +47,7 @@ from videoseg_o3_verl.model.convert_released import (
     _weight_files,
     build_output_dir,
 )
+from videoseg_o3_verl.model.seg_head import fold_standardizer
 from videoseg_o3_verl.model.seg_head_io import SEG_HEAD_WEIGHTS, has_seg_head, read_seg_head_config
 
 logger = logging.getLogger(__name__)
@@ -143,6 +145,9 @@ def _sam2_with_trained_parts(head_dir: Path, sam2_checkpoint: str | os.PathLike 
     proj = {k[len("proj."):]: v for k, v in head_state.items() if k.startswith("proj.")}
     if not proj:
         raise ValueError(f"{head_dir / SEG_HEAD_WEIGHTS} has no 'proj.' weights")
+    if "input_norm.mean" in head_state:  # the released projection has no standardizer: fold it into its first layer
+        mean, var = head_state["input_norm.mean"], head_state["input_norm.var"]
+        proj["0.weight"], proj["0.bias"] = fold_standardizer(proj["0.weight"], proj["0.bias"], mean, var)
     sam2_state = dict(sam2_state)
     for key, tensor in head_state.items():
         for head_prefix, sam2_prefix in _HEAD_TO_SAM2:

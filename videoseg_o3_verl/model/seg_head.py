@@ -8,6 +8,9 @@ Training-time decoding is SAM2 image mode without memory: every frame is decoded
 :class:`~videoseg_o3_verl.model.frame_encoder.FrameFeatures` (``no_mem_embed`` already added) and the same prompt.
 Trainable: ``proj`` (the released ``text_hidden_fcs``), the prompt encoder and the mask decoder (including its
 ``conv_s0``/``conv_s1`` high-res projections, applied here to raw encoder features; docs/method.md §1).
+
+Optional, not in the released head: :class:`HiddenStandardizer` before ``proj`` (``input_norm``), for small randomly
+initialised policies whose [SEG] hidden states are nearly one shared vector (docs/learning_demo.md).
 """
 
 from __future__ import annotations
@@ -47,6 +50,60 @@ class SegHeadOutput:
     """[N, C] the projected prompt embeddings (set by :meth:`SegHead.forward`; the SAM2 reward service's input)."""
 
 
+STANDARDIZER_EPS = 1e-5
+"""``eps`` of :class:`HiddenStandardizer`."""
+
+
+def standardize(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, eps: float = STANDARDIZER_EPS
+                ) -> torch.Tensor:
+    """``(x - mean) / sqrt(var + eps)``, per feature (the last dimension)."""
+    return (x - mean.to(x.dtype)) / torch.sqrt(var.to(x.dtype) + eps)
+
+
+def fold_standardizer(weight: torch.Tensor, bias: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
+                      eps: float = STANDARDIZER_EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``(weight, bias)`` of one linear layer that equals :func:`standardize` followed by ``Linear(weight,
+    bias)``: ``W' = W / s`` (per input column, ``s = sqrt(var + eps)``) and ``b' = b - W' @ mean``."""
+    scaled = weight / torch.sqrt(var.to(weight.dtype) + eps)[None, :]
+    return scaled, bias - scaled @ mean.to(weight.dtype)
+
+
+class HiddenStandardizer(nn.Module):
+    """Per-feature standardisation of [SEG] hidden states with running statistics (no batch coupling).
+
+    The forward always uses the stored ``mean``/``var``, so it is an affine map of each hidden state on its own (any
+    batch size, the same value in training and inference). A training forward with gradients (the SFT step, the RL
+    update) first folds its batch into the statistics: the first batch sets them, later ones move them by
+    ``momentum`` (``stat ← (1 - momentum)·stat + momentum·batch_stat``, population variance); forwards without
+    gradients (rollouts, evaluation) and batches of one leave them alone; ``momentum = 0`` freezes them. Each
+    data-parallel rank keeps the statistics of its own batches; checkpoints store rank 0's.
+    """
+
+    def __init__(self, size: int, momentum: float = 0.05) -> None:
+        super().__init__()
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"HiddenStandardizer: momentum must be in [0, 1], got {momentum}")
+        self.momentum = float(momentum)
+        self.register_buffer("mean", torch.zeros(size))
+        self.register_buffer("var", torch.ones(size))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.momentum > 0 and torch.is_grad_enabled() and x.shape[0] >= 2:
+            self.update(x.detach())
+        return standardize(x, self.mean, self.var)
+
+    @torch.no_grad()
+    def update(self, batch: torch.Tensor) -> None:
+        """Fold ``[N, H]`` hidden states into the running statistics."""
+        batch = batch.to(self.mean.dtype)
+        mean, var = batch.mean(0), batch.var(0, unbiased=False)
+        weight = 1.0 if int(self.count) == 0 else self.momentum
+        self.mean.lerp_(mean, weight)
+        self.var.lerp_(var, weight)
+        self.count += 1
+
+
 class SegHead(nn.Module):
     """Projection MLP + SAM2 prompt encoder + SAM2 mask decoder (parts injected, STYLE convention 7).
 
@@ -61,10 +118,12 @@ class SegHead(nn.Module):
     """
 
     def __init__(self, *, proj: nn.Module, prompt_encoder: nn.Module, mask_decoder: nn.Module,
-                 num_padding_tokens: int = 2, multimask_output: bool = True) -> None:
+                 num_padding_tokens: int = 2, multimask_output: bool = True,
+                 input_norm: HiddenStandardizer | None = None) -> None:
         super().__init__()
         if num_padding_tokens < 0:
             raise ValueError(f"SegHead: num_padding_tokens must be >= 0, got {num_padding_tokens}")
+        self.input_norm = input_norm
         self.proj = proj
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
@@ -97,10 +156,11 @@ class SegHead(nn.Module):
     # ------------------------------------------------------------------------------------------------ pieces
 
     def embed(self, seg_hidden: torch.Tensor) -> torch.Tensor:
-        """[N, H] [SEG] hidden states -> [N, C] prompt embeddings (``proj``)."""
+        """[N, H] [SEG] hidden states -> [N, C] prompt embeddings (``input_norm`` if any, then ``proj``)."""
         if seg_hidden.dim() != 2 or seg_hidden.shape[1] != self.hidden_size:
             raise ValueError(f"SegHead: seg_hidden must be [N, {self.hidden_size}], got {tuple(seg_hidden.shape)}")
-        return self.proj(seg_hidden.to(device=self.device, dtype=self.dtype))
+        x = seg_hidden.to(device=self.device, dtype=self.dtype)
+        return self.proj(x if self.input_norm is None else self.input_norm(x))
 
     def _dense_pe(self, dtype: torch.dtype) -> torch.Tensor:
         """[1, C, h', w'] positional encoding of the image embedding grid (``PromptEncoder.get_dense_pe``)."""
@@ -198,13 +258,14 @@ class SegHead(nn.Module):
 
 
 def build_seg_head(hidden_size: int, sam2_model: nn.Module, *, num_padding_tokens: int = 2,
-                   multimask_output: bool = True) -> SegHead:
+                   multimask_output: bool = True, input_norm: bool = False) -> SegHead:
     """A trainable :class:`SegHead` for an LLM of width ``hidden_size`` on top of a SAM2 model.
 
     The prompt encoder and mask decoder are deep copies of ``sam2_model.sam_prompt_encoder`` /
     ``sam_mask_decoder`` (the SAM2 model itself is not modified); ``proj`` is
     ``Linear(H, H) -> ReLU -> Linear(H, C) -> Dropout(0)`` with PyTorch's default initialisation. The head is placed
-    on the device and dtype of the SAM2 mask decoder.
+    on the device and dtype of the SAM2 mask decoder. ``input_norm=True`` puts a :class:`HiddenStandardizer` before
+    ``proj`` (not released).
     """
     if hidden_size < 1:
         raise ValueError(f"build_seg_head: hidden_size must be >= 1, got {hidden_size}")
@@ -217,10 +278,11 @@ def build_seg_head(hidden_size: int, sam2_model: nn.Module, *, num_padding_token
     embed_dim = int(model.sam_prompt_encoder.embed_dim)
     proj = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, embed_dim),
                          nn.Dropout(0.0))
+    norm = HiddenStandardizer(hidden_size).to(device=ref.device) if input_norm else None
     head = SegHead(proj=proj.to(device=ref.device, dtype=ref.dtype),
                    prompt_encoder=copy.deepcopy(model.sam_prompt_encoder),
                    mask_decoder=copy.deepcopy(model.sam_mask_decoder),
-                   num_padding_tokens=num_padding_tokens, multimask_output=multimask_output)
+                   num_padding_tokens=num_padding_tokens, multimask_output=multimask_output, input_norm=norm)
     head.sam2_meta = getattr(model, "videoseg_meta", None)  # set by videoseg_reward's load_sam2_model
     return head.requires_grad_(True)
 

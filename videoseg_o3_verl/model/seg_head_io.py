@@ -3,7 +3,7 @@
 
 Layout inside an HF model directory (next to ``config.json`` and the LLM weights)::
 
-    seg_head.safetensors     # SegHead.state_dict(): proj.*, prompt_encoder.*, mask_decoder.*
+    seg_head.safetensors     # SegHead.state_dict(): proj.*, prompt_encoder.*, mask_decoder.* (input_norm.* if any)
     seg_head_config.json     # hidden size, SAM2 config/image size, SAM2 checkpoint path, format version
 
 The SAM2 checkpoint named in the config supplies the frozen image encoder (for the :class:`FrameEncoder`) and the
@@ -104,6 +104,7 @@ def save_seg_head(head: SegHead, directory: str | os.PathLike, *, sam2_checkpoin
         "embed_dim": head.embed_dim,
         "num_padding_tokens": head.num_padding_tokens,
         "multimask_output": head.multimask_output,
+        "input_norm": head.input_norm is not None,
         "sam2_config": meta.config,
         "sam2_image_size": meta.image_size,
         "sam2_checkpoint": stored_path,
@@ -169,7 +170,8 @@ def load_seg_head(directory: str | os.PathLike, *, sam2_checkpoint: str | os.Pat
     sam2 = load_sam2_model(ckpt, config=config["sam2_config"], image_size=config["sam2_image_size"])
     head = build_seg_head(int(config["hidden_size"]), sam2,
                           num_padding_tokens=int(config.get("num_padding_tokens", 2)),
-                          multimask_output=bool(config.get("multimask_output", True)))
+                          multimask_output=bool(config.get("multimask_output", True)),
+                          input_norm=bool(config.get("input_norm", False)))
     state = load_file(str(weights))
     expected = head.state_dict()
     missing = sorted(set(expected) - set(state))

@@ -93,6 +93,34 @@ class _Table(nn.Module):
         return nn.functional.embedding(index, self.weight)
 
 
+def engine_seg_head(videoseg: VideoSegO3Config, hidden_size: int):
+    """``(head, frame encoder)`` of the engine: the head saved at ``[videoseg_o3.seg_head.path]`` (with what it was
+    saved with; a [SEG] standardizer's statistics stay frozen), or a fresh one on the recipe's SAM2 (``input_norm``
+    from the recipe)."""
+    from videoseg_reward.sam2_model import load_sam2_model
+
+    from ..model.frame_encoder import FrameEncoder
+    from ..model.seg_head import build_seg_head
+    from ..model.seg_head_io import load_seg_head
+
+    sam2, settings = videoseg.sam2, videoseg.seg_head
+    if not sam2.checkpoint or sam2.checkpoint == "???":
+        raise ValueError("[videoseg_o3.sam2.checkpoint] is required by the seg-head engine; set it in the recipe "
+                         "(actor_rollout_ref.model.override_config.videoseg_o3 must interpolate ${videoseg_o3})")
+    if settings.path:
+        head, encoder = load_seg_head(settings.path, sam2_checkpoint=sam2.checkpoint)
+        if head.input_norm is not None:  # keep the cold start's statistics: rollouts and updates see one map
+            head.input_norm.momentum = 0.0
+    else:
+        sam2_model = load_sam2_model(sam2.checkpoint, config=sam2.config, image_size=sam2.image_size)
+        head = build_seg_head(hidden_size, sam2_model, input_norm=settings.input_norm)
+        encoder = FrameEncoder.from_sam2(sam2_model, cache_size=settings.frame_cache_size)
+    if head.hidden_size != hidden_size:
+        raise ValueError(f"[videoseg_o3.seg_head.path] head expects hidden size {head.hidden_size}, the policy has "
+                         f"{hidden_size}")
+    return head, encoder
+
+
 def _replace_embeddings(module: nn.Module) -> None:
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Embedding):
@@ -154,26 +182,8 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
             self.model_config.model_type = model_type
         if self.engine_config.forward_only:
             return module  # reference model: plain token log-probs
-        from videoseg_reward.sam2_model import load_sam2_model
-
-        from ..model.frame_encoder import FrameEncoder
-        from ..model.seg_head import build_seg_head
-        from ..model.seg_head_io import load_seg_head
-
-        sam2 = self.videoseg.sam2
-        if not sam2.checkpoint or sam2.checkpoint == "???":
-            raise ValueError("[videoseg_o3.sam2.checkpoint] is required by the seg-head engine; set it in the recipe "
-                             "(actor_rollout_ref.model.override_config.videoseg_o3 must interpolate ${videoseg_o3})")
         hidden_size = module.config.get_text_config().hidden_size
-        if self.videoseg.seg_head.path:
-            head, encoder = load_seg_head(self.videoseg.seg_head.path, sam2_checkpoint=sam2.checkpoint)
-        else:
-            sam2_model = load_sam2_model(sam2.checkpoint, config=sam2.config, image_size=sam2.image_size)
-            head = build_seg_head(hidden_size, sam2_model)
-            encoder = FrameEncoder.from_sam2(sam2_model, cache_size=self.videoseg.seg_head.frame_cache_size)
-        if head.hidden_size != hidden_size:
-            raise ValueError(f"[videoseg_o3.seg_head.path] head expects hidden size {head.hidden_size}, the policy has "
-                             f"{hidden_size}")
+        head, encoder = engine_seg_head(self.videoseg, hidden_size)
         _replace_embeddings(head)
         self._head_template = copy.deepcopy(head).cpu().float().requires_grad_(False)  # for exports (see below)
         self._hidden_size = hidden_size

@@ -1,0 +1,69 @@
+# Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
+"""Where an evaluation's J&F is won and lost, frame by frame (synthetic data, where each expression is one object).
+
+Every frame of every evaluated expression falls in one of three groups: the target is visible; the target is absent
+and so is every other object of the video ("blank"); the target is absent but another object is visible ("distractor").
+The empty-mask guess is right on every absent frame, so a policy beats it on J&F only by keeping the distractor
+frames empty while segmenting the visible ones. Printed: per group the number of frames, the share predicted empty
+and, on visible frames, the mean IoU (empty prediction -> 0).
+
+Usage::
+
+    .venv/bin/python benchmarks/mask_breakdown.py demo_output/eval/rl demo_output/data/heldout/train.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def breakdown(predictions: Path, parquet: Path) -> dict[str, dict[str, float]]:
+    """``{group: {"frames", "empty", ["iou"]}}`` over the expressions in ``predictions`` (``predictions.jsonl`` of
+    `videoseg-o3 eval`)."""
+    from videoseg_o3_verl.data.parquet import read_parquet_records
+    from videoseg_o3_verl.data.rle import decode_rle
+
+    records = read_parquet_records(parquet)
+    by_key = {(r.video_id, str(r.expression_id)): r for r in records}
+    by_video = defaultdict(list)
+    for record in records:
+        by_video[record.video_id].append(record)
+    empty, ious = defaultdict(list), []
+    for line in predictions.read_text().splitlines():
+        row = json.loads(line)
+        record = by_key[(row["video"], str(row["expression_id"]))]
+        others = [o for o in by_video[record.video_id] if o is not record]
+        for t, rle in enumerate(row["result"]["prediction_masks"]):
+            pred, gt = decode_rle(rle).astype(bool), record.decode_mask(t) > 0
+            if gt.any():
+                empty["visible"].append(not pred.any())
+                ious.append((pred & gt).sum() / (pred | gt).sum())
+            else:
+                distractor = any(o.mask_existence[t] for o in others)
+                empty["distractor" if distractor else "blank"].append(not pred.any())
+    out = {group: {"frames": len(v), "empty": float(np.mean(v))} for group, v in empty.items()}
+    out.setdefault("visible", {"frames": 0, "empty": 0.0})["iou"] = float(np.mean(ious)) if ious else 0.0
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("eval_dir", type=Path, help="output directory of `videoseg-o3 eval` (has predictions.jsonl)")
+    parser.add_argument("data", type=Path, help="the evaluated parquet (ground truth)")
+    args = parser.parse_args(argv)
+    result = breakdown(args.eval_dir / "predictions.jsonl", args.data)
+    for group in ("visible", "blank", "distractor"):
+        if group in result:
+            cells = " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in result[group].items())
+            print(f"{group:10s} {cells}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
