@@ -332,6 +332,8 @@ def test_demo_rl_uses_demo_env_and_starts_from_sft(composed):
     cfg = composed["demo_rl"]
     # the same environment constants as the demo's VTS-CoT, SFT and evaluation: one file, through the defaults list
     assert OmegaConf.to_container(cfg.videoseg_o3.env) == load_env_overrides(REPO / "recipes" / "demo_env.yaml")
+    # the tiny policy reads frame numbers from "Frame k: " labels (measured: the cold start leaves its plateau sooner)
+    assert cfg.videoseg_o3.env.frame_labels is True
     # policy and seg head both come from the SFT checkpoint: neither may be left to a default
     raw = _raw_recipe("demo_rl")
     assert raw["actor_rollout_ref"]["model"]["path"] == "???"

@@ -66,9 +66,10 @@ def test_demo_recipe_carries_the_demo_settings():
     assert (cfg.data.train_batch_size, cfg.data.micro_batch_size_per_gpu) == (16, 16)
     assert (cfg.optim.lr, list(cfg.optim.betas), cfg.optim.weight_decay, cfg.optim.clip_grad) == (2e-3, [0.9, 0.98],
                                                                                                   0.01, 1.0)
-    # constant after the warm-up, 840 steps: measured to leave the first-frame plateau (a cosine decay stops it)
+    # constant after the warm-up, 560 steps with the frame labels: measured to leave the first-frame plateau (a cosine
+    # decay stops it)
     assert (cfg.optim.lr_scheduler_type, cfg.optim.lr_warmup_steps) == ("constant", 30)
-    assert cfg.trainer.total_training_steps == 840
+    assert cfg.trainer.total_training_steps == 560
     assert cfg.videoseg_o3_sft.supervise_all_frames is False  # measured: the head then predicts empty everywhere
     assert dict(cfg.engine.mixed_precision) == {"param_dtype": "fp32", "reduce_dtype": "fp32", "buffer_dtype": "fp32"}
     assert cfg.videoseg_o3_sft.digit_weight == 5.0 and cfg.videoseg_o3_sft.bce_weight > 0
