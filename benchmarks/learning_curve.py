@@ -18,7 +18,9 @@ Variants (one factor changed from the demo's settings, or two where named):
 - ``grounded_input_norm``: both;
 - ``no_select``: every cold-start trajectory answers at once (no `<select>` turn);
 - ``all_frames``: every [SEG] decoded and supervised on all frames (`videoseg_o3_sft.supervise_all_frames`);
-- ``frame_labels``: "Frame k: " before each low-resolution image (`EnvConfig.frame_labels`);
+- ``frame_labels``: "Frame k: " before each low-resolution image (`EnvConfig.frame_labels`; the demo's default now,
+  so the same as ``demo``);
+- ``no_frame_labels``: the images back to back, as released (the demo's default before the sixth round);
 - ``labels_batch8``: frame labels and 8 trajectories per SFT step instead of 16;
 - ``batch8``: 8 trajectories per SFT step instead of 16 (about half the step's cost);
 - ``flat_lr``: the learning rate stays at its peak after the warm-up instead of decaying (cosine) to 0;
@@ -52,6 +54,7 @@ VARIANTS: dict[str, dict] = {
     "no_select": {"vts_cot": ["--max-selects", "0"], "sft": []},
     "all_frames": {"vts_cot": [], "sft": ["videoseg_o3_sft.supervise_all_frames=true"]},
     "frame_labels": {"vts_cot": [], "sft": [], "env": {"frame_labels": True}},
+    "no_frame_labels": {"vts_cot": [], "sft": [], "env": {"frame_labels": False}},
     "labels_batch8": {"vts_cot": [], "sft": ["data.train_batch_size=8", "data.micro_batch_size_per_gpu=8"],
                       "env": {"frame_labels": True}},
     "flat_lr": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=constant"]},
