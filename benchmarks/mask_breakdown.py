@@ -26,6 +26,8 @@ import numpy as np
 def breakdown(predictions: Path, parquet: Path) -> dict[str, dict[str, float]]:
     """``{group: {"frames", "empty", ["iou"]}}`` over the expressions in ``predictions`` (``predictions.jsonl`` of
     `videoseg-o3 eval`)."""
+    from videoseg_reward.metrics import region_similarity
+
     from videoseg_o3_verl.data.parquet import read_parquet_records
     from videoseg_o3_verl.data.rle import decode_rle
 
@@ -43,7 +45,7 @@ def breakdown(predictions: Path, parquet: Path) -> dict[str, dict[str, float]]:
             pred, gt = decode_rle(rle).astype(bool), record.decode_mask(t) > 0
             if gt.any():
                 empty["visible"].append(not pred.any())
-                ious.append((pred & gt).sum() / (pred | gt).sum())
+                ious.append(float(region_similarity(pred, gt)[0]))
             else:
                 distractor = any(o.mask_existence[t] for o in others)
                 empty["distractor" if distractor else "blank"].append(not pred.any())
