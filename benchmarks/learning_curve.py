@@ -21,9 +21,10 @@ Variants (one factor changed from the demo's settings, or two where named):
 - ``frame_labels``: "Frame k: " before each low-resolution image (`EnvConfig.frame_labels`; the demo's default now,
   so the same as ``demo``);
 - ``no_frame_labels``: the images back to back, as released (the demo's default before the sixth round);
-- ``labels_batch8``: frame labels and 8 trajectories per SFT step instead of 16;
+- ``labels_batch8``: frame labels and 8 trajectories per SFT step instead of 16 (the same as ``batch8`` now);
 - ``batch8``: 8 trajectories per SFT step instead of 16 (about half the step's cost);
-- ``flat_lr``: the learning rate stays at its peak after the warm-up instead of decaying (cosine) to 0;
+- ``flat_lr``: the learning rate stays at its peak after the warm-up (the demo's schedule now, so the same as
+  ``demo``; it was measured against a cosine decay to 0);
 - ``no_mask_loss``: the seg head's masks unsupervised (BCE and Dice weights 0): the token loss alone;
 - ``flat_lr_no_spatial``: ``flat_lr`` with each [SEG] decoded on its keyframe only (``supervise_spatial=false``: a
   third of the seg-head decodes, ~15 % cheaper steps).
