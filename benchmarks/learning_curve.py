@@ -16,6 +16,9 @@ Variants (one factor changed from the demo's settings, or two where named):
 - ``grounded``: the compact reasoning whose step 3 names the query (`--think-style grounded`);
 - ``input_norm``: the seg head standardises the [SEG] states before its projection (`videoseg_o3.seg_head.input_norm`);
 - ``grounded_input_norm``: both;
+- ``grounded_mask4``: ``grounded`` with the mask loss at four times its weights (BCE 8, Dice 2);
+- ``grounded_mask4_input_norm``: ``grounded_mask4`` with the standardiser;
+- ``grounded_all_frames``: ``grounded`` with every [SEG] supervised on all frames;
 - ``no_select``: every cold-start trajectory answers at once (no `<select>` turn);
 - ``all_frames``: every [SEG] decoded and supervised on all frames (`videoseg_o3_sft.supervise_all_frames`);
 - ``frame_labels``: "Frame k: " before each low-resolution image (`EnvConfig.frame_labels`; the demo's default now,
@@ -45,6 +48,9 @@ import sys
 import time
 from pathlib import Path
 
+MASK_X4 = ["videoseg_o3_sft.bce_weight=8", "videoseg_o3_sft.dice_weight=2"]
+"""The mask loss at four times the demo's weights (BCE 2 -> 8, Dice 0.5 -> 2)."""
+
 VARIANTS: dict[str, dict] = {
     "demo": {"vts_cot": [], "sft": []},
     "plain_ce": {"vts_cot": [], "sft": ["videoseg_o3_sft.digit_weight=1.0"]},
@@ -60,6 +66,11 @@ VARIANTS: dict[str, dict] = {
                       "env": {"frame_labels": True}},
     "flat_lr": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=constant"]},
     "batch8": {"vts_cot": [], "sft": ["data.train_batch_size=8", "data.micro_batch_size_per_gpu=8"]},
+    "grounded_mask4": {"vts_cot": ["--think-style", "grounded"], "sft": MASK_X4},
+    "grounded_mask4_input_norm": {"vts_cot": ["--think-style", "grounded"],
+                                  "sft": [*MASK_X4, "videoseg_o3.seg_head.input_norm=true"]},
+    "grounded_all_frames": {"vts_cot": ["--think-style", "grounded"],
+                            "sft": ["videoseg_o3_sft.supervise_all_frames=true"]},
     "no_mask_loss": {"vts_cot": [], "sft": ["videoseg_o3_sft.bce_weight=0", "videoseg_o3_sft.dice_weight=0"]},
     "flat_lr_no_spatial": {"vts_cot": [], "sft": ["optim.lr_scheduler_type=constant",
                                                   "videoseg_o3_sft.supervise_spatial=false"]},

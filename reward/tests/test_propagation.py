@@ -87,6 +87,22 @@ def test_deterministic_and_control_without_injection_differs(model, video, embed
     assert not np.array_equal(propagate_language(model, video, keyframe, -embedding), a)
 
 
+def test_without_memory_every_frame_is_decoded_as_a_keyframe(model, video, embedding):
+    spy = _DecoderSpy(model)
+    try:
+        masks = propagate_language(model, video, T // 2, embedding, memory=False)
+    finally:
+        spy.close()
+    assert masks.shape == (T, H, W) and len(spy.sparse) == T
+    assert all(torch.equal(sparse[0, 2], embedding) for sparse in spy.sparse)
+    for frame in (0, T // 2, T - 1):  # frame f: the protocol's own mask of f when f is the keyframe
+        np.testing.assert_array_equal(masks[frame], propagate_language(model, video, frame, embedding)[frame])
+    # the keyframe argument plays no part, and tracking changes the other frames
+    np.testing.assert_array_equal(propagate_language(model, video, 0, embedding, memory=False), masks)
+    tracked = propagate_language(model, video, T // 2, embedding)
+    assert not np.array_equal(np.delete(tracked, T // 2, axis=0), np.delete(masks, T // 2, axis=0))
+
+
 def _condition_keyframe(model, state, obj_id, keyframe):
     """Reference keyframe step with SAM2's own calls: decode the keyframe as the initial conditioning frame (inside
     ``language_protocol``) and store it where ``propagate_in_video`` looks for conditioning outputs."""

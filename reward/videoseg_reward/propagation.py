@@ -93,7 +93,7 @@ def tracking_features(model: torch.nn.Module, frames: Any, *, batch_size: int = 
 
 @torch.inference_mode()
 def propagate_language(model: torch.nn.Module, frames: Any, keyframe: int, embedding: Any, *,
-                       inject_per_frame: bool = True, autocast: bool | None = None,
+                       inject_per_frame: bool = True, memory: bool = True, autocast: bool | None = None,
                        features: dict[int, tuple[torch.Tensor, dict[str, Any]]] | None = None) -> np.ndarray:
     """Masks of the object that ``embedding`` refers to on every frame (module docstring).
 
@@ -106,6 +106,8 @@ def propagate_language(model: torch.nn.Module, frames: Any, keyframe: int, embed
         embedding: the projected ``[SEG]`` embedding, ``[256]`` (or ``[1, 256]``) tensor or array.
         inject_per_frame: append the embedding to the prompt of every tracked frame (the protocol); ``False``
             prompts the keyframe only (an ablation).
+        memory: track with SAM2's memory (the protocol); ``False`` decodes every frame as the keyframe is decoded,
+            as its own conditioning frame without memory (an ablation: what the masks are without tracking).
         autocast: run under ``torch.autocast(bfloat16)`` as the released inference does; ``None`` = on CUDA only.
         features: every frame's backbone output from :func:`tracking_features` of the same model and video (the
             frames are then not encoded again); ``None`` encodes each frame when it is tracked.
@@ -125,7 +127,10 @@ def propagate_language(model: torch.nn.Module, frames: Any, keyframe: int, embed
                              f"{sorted(features)[:10]}")
         state["cached_features"] = dict(features)  # SAM2 reads frames from here and encodes only on a miss
     with _amp(model, autocast):
-        logits = track_language(model, state, int(keyframe), emb, inject_per_frame=inject_per_frame)
+        if memory:
+            logits = track_language(model, state, int(keyframe), emb, inject_per_frame=inject_per_frame)
+        else:
+            logits = [decode_conditioning_frame(model, state, f, emb)["pred_masks"] for f in range(num_frames)]
     height, width = images.frame_size
     return np.stack([logits_to_mask(low, height, width, int(model.image_size)) for low in logits])
 
@@ -155,17 +160,27 @@ def track_language(model: torch.nn.Module, state: dict[str, Any], keyframe: int,
     of every tracked frame.
     """
     obj_idx = model._obj_id_to_idx(state, _OBJ_ID)
-    with language_protocol(model, embedding):
-        out, _ = model._run_single_frame_inference(
-            inference_state=state, output_dict=state["output_dict_per_obj"][obj_idx], frame_idx=keyframe,
-            batch_size=1, is_init_cond_frame=True, point_inputs=None, mask_inputs=None, reverse=False,
-            run_mem_encoder=False)
+    out = decode_conditioning_frame(model, state, keyframe, embedding)
     state["temp_output_dict_per_obj"][obj_idx]["cond_frame_outputs"][keyframe] = out
     with language_protocol(model, embedding if inject_per_frame else None):
         model.propagate_in_video_preflight(state)  # encodes the keyframe memory from sigmoid(logits)
         forward = _track(model, state, obj_idx, range(keyframe, state["num_frames"]), reverse=False)
         backward = _track(model, state, obj_idx, range(keyframe, -1, -1), reverse=True)
     return [backward[f] for f in range(keyframe)] + [forward[f] for f in range(keyframe, state["num_frames"])]
+
+
+@torch.inference_mode()
+def decode_conditioning_frame(model: torch.nn.Module, state: dict[str, Any], frame: int,
+                              embedding: torch.Tensor) -> dict[str, Any]:
+    """Step 2 of the protocol on ``frame``: SAM2's output for it as the initial conditioning frame, prompted with
+    ``[not-a-point, not-a-point, embedding]`` (no memory, nothing stored in ``state``)."""
+    obj_idx = model._obj_id_to_idx(state, _OBJ_ID)
+    with language_protocol(model, embedding):
+        out, _ = model._run_single_frame_inference(
+            inference_state=state, output_dict=state["output_dict_per_obj"][obj_idx], frame_idx=frame,
+            batch_size=1, is_init_cond_frame=True, point_inputs=None, mask_inputs=None, reverse=False,
+            run_mem_encoder=False)
+    return out
 
 
 def _track(model: torch.nn.Module, state: dict, obj_idx: int, order: range, *, reverse: bool) -> dict[int, Any]:
