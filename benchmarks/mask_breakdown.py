@@ -54,16 +54,19 @@ def breakdown(predictions: Path, parquet: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+def breakdown_lines(result: dict[str, dict[str, float]]) -> list[str]:
+    """One printed line per group of :func:`breakdown`'s result, visible / blank / distractor, groups absent skipped."""
+    return [f"{group:10s} " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                       for k, v in result[group].items())
+            for group in ("visible", "blank", "distractor") if group in result]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("eval_dir", type=Path, help="output directory of `videoseg-o3 eval` (has predictions.jsonl)")
     parser.add_argument("data", type=Path, help="the evaluated parquet (ground truth)")
     args = parser.parse_args(argv)
-    result = breakdown(args.eval_dir / "predictions.jsonl", args.data)
-    for group in ("visible", "blank", "distractor"):
-        if group in result:
-            cells = " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in result[group].items())
-            print(f"{group:10s} {cells}")
+    print("\n".join(breakdown_lines(breakdown(args.eval_dir / "predictions.jsonl", args.data))))
     return 0
 
 

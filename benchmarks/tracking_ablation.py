@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mask_breakdown import breakdown  # noqa: E402
+from mask_breakdown import breakdown, breakdown_lines  # noqa: E402
 
 METRICS = ("format_valid", "keyframe_hit", "jf", "reward_total")
 
@@ -69,11 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = result["eval"][mode]
         print(f"{mode:10s} " + "  ".join(f"{m} {metrics[m]['mean']:.3f} [{metrics[m]['ci95'][0]:.3f}, "
                                          f"{metrics[m]['ci95'][1]:.3f}]" for m in METRICS))
-        groups = breakdown(args.out / mode / "predictions.jsonl", args.data)
-        for group in ("visible", "blank", "distractor"):
-            cells = groups.get(group, {})
-            print(f"  {group:10s} " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                              for k, v in cells.items()))
+        for line in breakdown_lines(breakdown(args.out / mode / "predictions.jsonl", args.data)):
+            print(f"  {line}")
     return 0
 
 
