@@ -278,6 +278,31 @@ def test_grounding_preset_is_the_learnable_colour_task(tmp_path):
         assert np.median(frames[~union]) == 0  # black background (JPEG rings only at the square edges)
 
 
+def test_grounding_shared_preset_shows_every_object_in_one_window(tmp_path):
+    """The shared-window variant: the same three squares and expressions, all visible in the same 2-frame window (the
+    window moves between videos), nothing anywhere else; the window-per-object preset's files are unchanged by it."""
+    generate_synthetic_dataset(tmp_path / "shared", num_videos=8, seed=5, preset="grounding_shared")
+    sidecar = json.loads((tmp_path / "shared" / "synthetic_objects_train.json").read_text())["videos"]
+    records = convert_dataset("synthetic", str(tmp_path / "shared"), split="train")
+    assert len(records) == 24
+    firsts = set()
+    for vid, info in sidecar.items():
+        objects = info["objects"]
+        assert len(objects) == 3 and len({o["colour"] for o in objects}) == 3
+        assert len({(o["first"], o["last"]) for o in objects}) == 1 and objects[0]["last"] == objects[0]["first"] + 1
+        firsts.add(objects[0]["first"])
+        masks = np.stack([np.stack([r.decode_mask(t) for t in range(8)]) for r in records if r.video_id == vid])
+        visible = masks.any(axis=(2, 3))  # [object, T]
+        assert (visible == visible[0]).all() and visible[0].sum() == 2
+        assert not (masks.sum(0) > 1).any()  # one object per pixel
+    assert len(firsts) > 1
+    # the window-per-object preset draws the same windows as before the shared variant existed (recorded then)
+    generate_synthetic_dataset(tmp_path / "own", num_videos=8, seed=5, preset="grounding")
+    own = json.loads((tmp_path / "own" / "synthetic_objects_train.json").read_text())["videos"]
+    assert [[o["first"] for o in info["objects"]] for info in own.values()] == [
+        [0, 0, 5], [2, 4, 6], [0, 4, 2], [5, 6, 1], [6, 6, 5], [6, 0, 3], [0, 6, 2], [1, 0, 1]]
+
+
 def test_grounding_preset_defaults_and_bad_sizes(tmp_path):
     generate_synthetic_dataset(tmp_path / "a", num_videos=1, preset="grounding")
     assert len(list((tmp_path / "a" / "JPEGImages" / "synthetic_train_0000").iterdir())) == 8

@@ -17,7 +17,10 @@ The ``grounding`` preset (``preset="grounding"``; the learning demo's task) is b
 learn where to look: a black background; 3 solid squares in distinct saturated colours, each inside its own
 quadrant of the frame (with 56×56 frames a quadrant is one 28-px merged visual token of Qwen-VL); every object is
 visible in its own short window (2 frames) only, so a fixed guess of the keyframe or interval scores low; one
-expression per object, naming its colour ("the red object").
+expression per object, naming its colour ("the red object"). The ``grounding_shared`` preset is the same task with
+one window shared by all three objects (the learning demo's default): the frames to look at are the frames with
+objects in them, and every one of them shows the two distractors beside the target, so a mask that is not the named
+object's is penalised on every supervised frame (a head blind to the colour is best off predicting nothing).
 
 Expressions of the default ``shapes`` preset are derived from the exact masks and kept only when they pick out a
 unique target:
@@ -70,12 +73,17 @@ GROUNDING_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 """Saturated colours of the ``grounding`` preset (RGB)."""
 
-PRESETS = ("shapes", "grounding")
-"""Content presets: moving shapes with referring/reasoning queries, or the learnable colour-grounding task."""
+PRESETS = ("shapes", "grounding", "grounding_shared")
+"""Content presets: moving shapes with referring/reasoning queries, or the learnable colour-grounding task with a
+window per object or one window shared by all objects."""
+
+GROUNDING_PRESETS = ("grounding", "grounding_shared")
+"""The colour-grounding presets (`_make_grounding_objects`)."""
 
 PRESET_DEFAULTS: dict[str, dict[str, int]] = {
     "shapes": {"num_frames": 24, "height": 96, "width": 128, "noise": 6},
     "grounding": {"num_frames": 8, "height": 56, "width": 56, "noise": 0},
+    "grounding_shared": {"num_frames": 8, "height": 56, "width": 56, "noise": 0},
 }
 """Default video size and noise per preset (``grounding``: 56×56 frames = 4 merged visual tokens per frame)."""
 
@@ -246,20 +254,22 @@ def _make_objects(rng: np.random.Generator, t_len: int, h: int, w: int, next_ann
     return objects
 
 
-def _make_grounding_objects(rng: np.random.Generator, t_len: int, h: int, w: int,
-                            next_anno: int) -> list[SyntheticObject]:
-    """``GROUNDING_OBJECTS`` still squares, distinct saturated colours, one per quadrant, each visible in its own
-    ``GROUNDING_WINDOW``-frame window; anno_ids from `next_anno` on."""
+def _make_grounding_objects(rng: np.random.Generator, t_len: int, h: int, w: int, next_anno: int,
+                            shared_window: bool = False) -> list[SyntheticObject]:
+    """``GROUNDING_OBJECTS`` still squares, distinct saturated colours, one per quadrant, each visible in a
+    ``GROUNDING_WINDOW``-frame window of its own (or, with `shared_window`, all in one); anno_ids from `next_anno`
+    on."""
     cell_h, cell_w = h // 2, w // 2
     colours = rng.choice(len(GROUNDING_COLOURS), size=GROUNDING_OBJECTS, replace=False)
     quadrants = rng.choice(4, size=GROUNDING_OBJECTS, replace=False)
+    shared_first = int(rng.integers(0, t_len - GROUNDING_WINDOW + 1)) if shared_window else None
     objects = []
     for k, (c, q) in enumerate(zip(colours.tolist(), quadrants.tolist(), strict=True)):
         half = rng.uniform(0.36, 0.48) * min(cell_h, cell_w)  # square side ~72-97 % of a quadrant (20-28 px of 28)
         top, left = (q // 2) * cell_h, (q % 2) * cell_w
         cx = rng.uniform(left + half, left + cell_w - 1 - half)
         cy = rng.uniform(top + half, top + cell_h - 1 - half)
-        first = int(rng.integers(0, t_len - GROUNDING_WINDOW + 1))
+        first = shared_first if shared_first is not None else int(rng.integers(0, t_len - GROUNDING_WINDOW + 1))
         objects.append(SyntheticObject(
             obj_id=k + 1, anno_id=next_anno + k, colour=list(GROUNDING_COLOURS)[c], shape="square",
             radius=float(half / 0.85), speed=0.0, centres=np.tile([cx, cy], (t_len, 1)), first=first,
@@ -405,8 +415,8 @@ def generate_synthetic_dataset(
         splits: split names; each gets `num_videos` videos.
         jpeg_quality: PIL JPEG quality of the frames.
         noise: background noise amplitude (uniform integers in [-noise, noise]).
-        preset: "shapes" (moving shapes, referring and reasoning queries) or "grounding" (the demo's learnable
-            colour-grounding task).
+        preset: "shapes" (moving shapes, referring and reasoning queries), "grounding" (the learnable
+            colour-grounding task, a window per object) or "grounding_shared" (the same, one window for all objects).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -417,7 +427,7 @@ def generate_synthetic_dataset(
     height = defaults["height"] if height is None else height
     width = defaults["width"] if width is None else width
     noise = defaults["noise"] if noise is None else noise
-    if preset == "grounding" and (num_frames < GROUNDING_WINDOW or min(height, width) < 16):
+    if preset in GROUNDING_PRESETS and (num_frames < GROUNDING_WINDOW or min(height, width) < 16):
         raise ValueError(f"the grounding preset needs num_frames >= {GROUNDING_WINDOW} and frames of at least "
                          f"16x16 px, got {num_frames} frames of {height}x{width}")
     for arg, value, low in (("num_videos", num_videos, 1), ("num_frames", num_frames, 2), ("height", height, 8),
@@ -440,8 +450,9 @@ def generate_synthetic_dataset(
         for v_idx in range(num_videos):
             rng = np.random.default_rng([seed, s_idx, v_idx])
             vid = f"synthetic_{split}_{v_idx:04d}"
-            if preset == "grounding":
-                objects = _make_grounding_objects(rng, num_frames, height, width, next_anno)
+            if preset in GROUNDING_PRESETS:
+                objects = _make_grounding_objects(rng, num_frames, height, width, next_anno,
+                                                  shared_window=preset == "grounding_shared")
                 frames, labels = render_video(rng, objects, num_frames, height, width, noise,
                                               palette=GROUNDING_COLOURS, background=(0, 0, 0))
             else:
@@ -463,7 +474,7 @@ def generate_synthetic_dataset(
                     rles.append(encode_mask(m) if exist[i, t] else None)
                 mask_dict[str(obj.anno_id)] = rles
             foreground[vid] = {"masks_rle": [encode_mask(labels[t] > 0) for t in range(num_frames)]}
-            exps = (grounding_expressions if preset == "grounding" else make_expressions)(objects, exist)
+            exps = (grounding_expressions if preset in GROUNDING_PRESETS else make_expressions)(objects, exist)
             total_exps += len(exps)
             anno_of = {o.obj_id: o.anno_id for o in objects}
             videos[vid] = {

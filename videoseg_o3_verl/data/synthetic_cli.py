@@ -27,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True, help="output folder")
     parser.add_argument("--num-videos", type=int, default=8, help="videos per split")
     parser.add_argument("--preset", choices=PRESETS, default="shapes",
-                        help="content: moving shapes with referring/reasoning queries, or the demo's learnable "
-                             "colour-grounding task")
+                        help="content: moving shapes with referring/reasoning queries, or the learnable "
+                             "colour-grounding task with a window per object (grounding) or one window shared by "
+                             "all objects (grounding_shared, the learning demo's)")
     sizes = ", ".join(f"{name}: {d['num_frames']} frames of {d['height']}x{d['width']}"
                       for name, d in PRESET_DEFAULTS.items())
     parser.add_argument("--num-frames", type=int, default=None, help=f"frames per video (default per preset: {sizes})")

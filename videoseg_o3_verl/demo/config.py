@@ -28,10 +28,12 @@ class DemoConfig:
     """Optimizer steps of the cold-start SFT; None: the SFT recipe's ``trainer.total_training_steps``."""
     rl_steps: int | None = None
     """Training steps of the VideoSEG-O3 RL run; None: the RL recipe's ``trainer.total_training_steps``."""
-    data_preset: str = "grounding"
-    """Synthetic data preset (``videoseg-o3 synthetic --preset``)."""
-    think_style: str = "short"
-    """VTS-CoT reasoning template (``videoseg-o3 vts-cot --think-style``)."""
+    data_preset: str = "grounding_shared"
+    """Synthetic data preset (``videoseg-o3 synthetic --preset``): the three objects of a video share one 2-frame
+    window, so every frame with the target shows the two distractors beside it."""
+    think_style: str = "grounded"
+    """VTS-CoT reasoning template (``videoseg-o3 vts-cot --think-style``): the compact trace whose step 3 names the
+    query, just before the answer's [SEG]."""
     max_selects: int = 1
     """Most ``<select>`` turns of a VTS-CoT trajectory (``videoseg-o3 vts-cot --max-selects``)."""
     env_recipe: str = "demo_env"
