@@ -337,7 +337,9 @@ def test_actor_two_crashes_4s_apart_lose_nothing(ray_session, sam2_checkpoint, v
         _kill_actor(service)                                       # the restarted actor, 4-5 s after the first crash
         assert time.monotonic() - t_first < 30
         by_id = callers.send(None)
-        assert service.counters["recoveries"] == 2
+        # two recoveries, or one when the second crash falls inside the first recovery's wait for the restarted actor
+        # (a loaded machine restarts it in over 4.5 s): that wait then outlasts both crashes
+        assert 1 <= service.counters["recoveries"] <= 2
         _check_answers(sam2_checkpoint, video, requests, by_id, weights, frames=(0, 2, 4, 6))
     finally:
         service.shutdown()
