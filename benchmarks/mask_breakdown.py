@@ -20,9 +20,27 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+
+def evaluated(predictions: Path, parquet: Path) -> Iterator[tuple[dict, Any, list]]:
+    """``(row, record, others)`` per line of ``predictions`` (``predictions.jsonl`` of `videoseg-o3 eval`): the
+    prediction row, its ground-truth record in ``parquet`` and the records of the video's other expressions."""
+    from videoseg_o3_verl.data.parquet import read_parquet_records
+
+    records = read_parquet_records(parquet)
+    by_key = {(r.video_id, str(r.expression_id)): r for r in records}
+    by_video = defaultdict(list)
+    for record in records:
+        by_video[record.video_id].append(record)
+    for line in predictions.read_text().splitlines():
+        row = json.loads(line)
+        record = by_key[(row["video"], str(row["expression_id"]))]
+        yield row, record, [o for o in by_video[record.video_id] if o is not record]
 
 
 def breakdown(predictions: Path, parquet: Path) -> dict[str, dict[str, float]]:
@@ -30,27 +48,19 @@ def breakdown(predictions: Path, parquet: Path) -> dict[str, dict[str, float]]:
     (``predictions.jsonl`` of `videoseg-o3 eval`)."""
     from videoseg_reward.metrics import region_similarity
 
-    from videoseg_o3_verl.data.parquet import read_parquet_records
     from videoseg_o3_verl.data.rle import decode_rle
 
-    records = read_parquet_records(parquet)
-    by_key = {(r.video_id, str(r.expression_id)): r for r in records}
-    by_video = defaultdict(list)
-    for record in records:
-        by_video[record.video_id].append(record)
     empty, ious, named = defaultdict(list), [], []
-    for line in predictions.read_text().splitlines():
-        row = json.loads(line)
-        record = by_key[(row["video"], str(row["expression_id"]))]
-        others = [o for o in by_video[record.video_id] if o is not record]
+    for row, record, others in evaluated(predictions, parquet):
         for t, rle in enumerate(row["result"]["prediction_masks"]):
             pred, gt = decode_rle(rle).astype(bool), record.decode_mask(t) > 0
             if gt.any():
                 empty["visible"].append(not pred.any())
                 ious.append(float(region_similarity(pred, gt)[0]))
+                on_target = int((pred & gt).sum())
                 covered = [int((pred & (o.decode_mask(t) > 0)).sum()) for o in others]
-                if pred.any() and max([int((pred & gt).sum()), *covered]) > 0:
-                    named.append(int((pred & gt).sum()) > max(covered, default=0))
+                if pred.any() and max([on_target, *covered]) > 0:
+                    named.append(on_target > max(covered, default=0))
             else:
                 distractor = any(o.mask_existence[t] for o in others)
                 empty["distractor" if distractor else "blank"].append(not pred.any())
@@ -67,17 +77,10 @@ def query_blind_jf(predictions: Path, parquet: Path) -> float:
     policy that finds the objects but not the named one would score."""
     from videoseg_reward.metrics import jf_score
 
-    from videoseg_o3_verl.data.parquet import read_parquet_records
-
-    records = read_parquet_records(parquet)
-    by_key = {(r.video_id, str(r.expression_id)): r for r in records}
     scores = []
-    for line in predictions.read_text().splitlines():
-        row = json.loads(line)
-        record = by_key[(row["video"], str(row["expression_id"]))]
+    for _, record, others in evaluated(predictions, parquet):
         frames = range(len(record.mask_existence))
-        every = np.stack([np.any([o.decode_mask(t) > 0 for o in records if o.video_id == record.video_id], axis=0)
-                          for t in frames])
+        every = np.stack([np.any([r.decode_mask(t) > 0 for r in (record, *others)], axis=0) for t in frames])
         gt = np.stack([record.decode_mask(t) > 0 for t in frames])
         scores.append(jf_score(every, gt)["J&F"])
     return 100.0 * float(np.mean(scores))

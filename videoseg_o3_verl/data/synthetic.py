@@ -13,7 +13,7 @@ byte-identical files):
 - object 0 is visible in the whole video; others may leave early, enter late, or be visible only in the middle.
   Later objects are drawn over earlier ones, and masks are the exact VISIBLE pixels (occlusion included).
 
-The ``grounding`` preset (``preset="grounding"``; the learning demo's task) is built so that a tiny policy can
+The ``grounding`` preset (``preset="grounding"``) is built so that a tiny policy can
 learn where to look: a black background; 3 solid squares in distinct saturated colours, each inside its own
 quadrant of the frame (with 56×56 frames a quadrant is one 28-px merged visual token of Qwen-VL); every object is
 visible in its own short window (2 frames) only, so a fixed guess of the keyframe or interval scores low; one
@@ -82,10 +82,9 @@ GROUNDING_PRESETS = ("grounding", "grounding_shared")
 
 PRESET_DEFAULTS: dict[str, dict[str, int]] = {
     "shapes": {"num_frames": 24, "height": 96, "width": 128, "noise": 6},
-    "grounding": {"num_frames": 8, "height": 56, "width": 56, "noise": 0},
-    "grounding_shared": {"num_frames": 8, "height": 56, "width": 56, "noise": 0},
+    **dict.fromkeys(GROUNDING_PRESETS, {"num_frames": 8, "height": 56, "width": 56, "noise": 0}),
 }
-"""Default video size and noise per preset (``grounding``: 56×56 frames = 4 merged visual tokens per frame)."""
+"""Default video size and noise per preset (the grounding presets: 56×56 frames = 4 merged visual tokens per frame)."""
 
 GROUNDING_OBJECTS = 3
 """Objects per ``grounding`` video (one per quadrant, a fourth quadrant stays empty)."""
