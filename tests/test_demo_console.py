@@ -32,7 +32,7 @@ def test_console_to_log_captures_process_and_children(tmp_path, capfd):
 
 # ---- the learning demo's console: one line per stage, the table, the paths; the stages' output in their logs ----
 
-STAGE_NAMES = ("data", "vts-cot", "sft", "rl", "eval")
+STAGE_NAMES = ("data", "vts-cot", "sft", "seg-head", "rl", "eval")
 
 
 def _fake_stages(monkeypatch, fail: str | None = None):
@@ -53,6 +53,8 @@ def _fake_stages(monkeypatch, fail: str | None = None):
     monkeypatch.setattr(pipeline, "vts_cot_stage", builder("vts-cot", lambda c, p: [p.sft_parquet]))
     monkeypatch.setattr(pipeline, "sft_stage",
                         builder("sft", lambda c, p: [p.sft_checkpoint(c.sft_steps) / "hf_policy"]))
+    monkeypatch.setattr(pipeline, "head_stage",
+                        builder("seg-head", lambda c, p: [p.coldstart_checkpoint(c) / "seg_head"]))
     monkeypatch.setattr(pipeline, "rl_stage", builder("rl", lambda c, p: [p.rl_policy(c.rl_steps)]))
     monkeypatch.setattr(pipeline, "eval_stage",
                         builder("eval", lambda c, p: [p.eval_dir(r) / "metrics.json" for r in pipeline.eval_runs()]))
@@ -82,7 +84,7 @@ def test_learning_demo_console_budget_and_summary(tmp_path, monkeypatch, capfd):
     assert final <= 100, shown.out + shown.err
     assert "noise" not in shown.out + shown.err
     for i, name in enumerate([*STAGE_NAMES, "report"], start=1):
-        assert any(f"[{i}/6] {name}" in line for line in lines), name
+        assert any(f"[{i}/7] {name}" in line for line in lines), name
     assert "fixed_guess" in shown.out and "0.50 [0.40, 0.60]" in shown.out
     assert f"summary: {out / 'summary.json'}" in shown.out and f"report: {out / 'report.html'}" in shown.out
     for name in STAGE_NAMES:
@@ -101,7 +103,7 @@ def test_learning_demo_failure_names_the_stage_and_its_log(tmp_path, monkeypatch
     assert run_demo(DemoConfig(output_dir=str(out), sft_steps=3, rl_steps=2)) == 1
     shown = capfd.readouterr().out
     assert "stage 'sft' failed" in shown and str(out / "logs" / "sft.log") in shown
-    assert "[4/6] rl" not in shown and not (out / "summary.json").exists()
+    assert "[4/7] seg-head" not in shown and not (out / "summary.json").exists()
 
 
 def test_learning_demo_steps_default_to_the_recipes(tmp_path, capfd):
@@ -149,3 +151,27 @@ def test_one_process_stages_get_every_core_and_rl_keeps_the_environment(tmp_path
     assert sft_stage(cfg, paths, models).env["OMP_NUM_THREADS"] == "1"
     with pytest.raises(ValueError, match="threads"):
         DemoConfig(threads=0)
+
+
+def test_seg_head_stage_trains_the_head_alone_and_rl_and_eval_start_from_it(tmp_path):
+    """The seg-head stage runs the SFT recipe on the SFT checkpoint with the policy left out of the trained groups;
+    RL and the "sft" evaluation read its checkpoint, or the SFT's when ``head_steps`` is 0."""
+    from videoseg_o3_verl.demo import DemoConfig
+    from videoseg_o3_verl.demo.pipeline import DemoPaths, eval_stage, head_stage, rl_stage
+
+    models = {"model": "m", "sam2": "s.pt"}
+    paths = DemoPaths(tmp_path)
+    cfg = DemoConfig(output_dir=str(tmp_path), sft_steps=4, head_steps=3, rl_steps=2)
+    argv = head_stage(cfg, paths, models).steps[0]
+    sft = tmp_path / "sft" / "global_step_4"
+    assert f"model.path={sft / 'hf_policy'}" in argv and f"videoseg_o3.seg_head.path={sft / 'seg_head'}" in argv
+    assert "videoseg_o3.trainable_modules=[seg_head.proj,seg_head.prompt_encoder,seg_head.mask_decoder]" in argv
+    assert "trainer.total_training_steps=3" in argv and f"trainer.default_local_dir={tmp_path / 'sft_head'}" in argv
+    head = tmp_path / "sft_head" / "global_step_3"
+    assert f"actor_rollout_ref.model.path={head / 'hf_policy'}" in rl_stage(cfg, paths, models).steps[0]
+    assert str(head / "hf_policy") in eval_stage(cfg, paths, models).steps[-2]
+    skipped = DemoConfig(output_dir=str(tmp_path), sft_steps=4, head_steps=0, rl_steps=2)
+    assert f"videoseg_o3.seg_head.path={sft / 'seg_head'}" in rl_stage(skipped, paths, models).steps[0]
+    assert str(sft / "hf_policy") in eval_stage(skipped, paths, models).steps[-2]
+    with pytest.raises(ValueError, match="head_steps"):
+        DemoConfig(head_steps=-1)

@@ -90,11 +90,12 @@ class Train(Subcommand):
 
 class Demo(Subcommand):
     name = "demo"
-    help = ("The learning demo on CPU: synthetic RVOS → VTS-CoT → SFT → VideoSEG-O3 RL → held-out eval of a "
-            "fixed guess, SFT and RL → summary.json and report.html (--quick: the one-minute plumbing run).")
+    help = ("The learning demo on CPU: synthetic RVOS → VTS-CoT → SFT → seg head → VideoSEG-O3 RL → held-out eval "
+            "of a fixed guess, SFT and RL → summary.json and report.html (--quick: the one-minute plumbing run).")
     SIZES = {"--seed": "seed of the data and the trainers", "--n-train": "synthetic training videos",
              "--n-eval": "held-out samples per policy", "--sft-steps": "SFT optimizer steps",
-             "--rl-steps": "RL training steps", "--threads": "torch threads of the SFT and eval stages"}
+             "--head-steps": "seg-head steps on the frozen SFT policy (0: none)", "--rl-steps": "RL training steps",
+             "--threads": "torch threads of the SFT and eval stages"}
 
     def add(self, subparsers):
         from .demo.config import DemoConfig

@@ -82,6 +82,10 @@ class AuxLossSettings:
     verl's sequence-mean losses."""
 
 
+TRAINABLE_GROUPS = ("policy", "seg_head.proj", "seg_head.prompt_encoder", "seg_head.mask_decoder")
+"""What ``videoseg_o3.trainable_modules`` may name (``policy`` = the whole Qwen-VL); the SAM2 image encoder is never
+trained."""
+
 AUX_POOLINGS = ("released", "per_sample")
 """Allowed values of ``videoseg_o3.aux_loss.pooling``."""
 
@@ -218,10 +222,10 @@ class VideoSegO3Config:
 
             problems.extend(frame_slot_problems(env))
         problems.extend(_processor_problems(self.processor))
-        allowed = ("policy", "seg_head.proj", "seg_head.prompt_encoder", "seg_head.mask_decoder")
-        unknown = sorted(set(self.trainable_modules) - set(allowed))
+        unknown = sorted(set(self.trainable_modules) - set(TRAINABLE_GROUPS))
         if unknown:
-            problems.append(f"videoseg_o3.trainable_modules: unknown entries {unknown}; allowed: {list(allowed)}")
+            problems.append(f"videoseg_o3.trainable_modules: unknown entries {unknown}; "
+                            f"allowed: {list(TRAINABLE_GROUPS)}")
         if self.rewards.weights is not None and len(self.rewards.weights) != len(self.rewards.terms):
             problems.append(f"videoseg_o3.rewards.weights has {len(self.rewards.weights)} entries for "
                             f"{len(self.rewards.terms)} terms")

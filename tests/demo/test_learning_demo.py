@@ -34,7 +34,7 @@ def test_shortened_demo_learns_to_ground(tmp_path):
     assert proc.stdout.count("\n") + proc.stderr.count("\n") <= 100, tail(proc)
     summary = read_summary(out / "summary.json")  # the schema is checked on read
     assert summary["n_eval"] == SHORT["--n-eval"]
-    assert set(summary["stages"]) == {"data", "vts-cot", "sft", "rl", "eval", "report"}
+    assert set(summary["stages"]) == {"data", "vts-cot", "sft", "seg-head", "rl", "eval", "report"}
     fixed, sft, rl = (summary["eval"][p] for p in ("fixed_guess", "sft", "rl"))
     assert sft["format_valid"]["mean"] >= MIN_SFT_FORMAT, summary
     assert rl["reward_total"]["mean"] >= sft["reward_total"]["mean"] - REWARD_MARGIN, summary

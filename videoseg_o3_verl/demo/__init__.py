@@ -1,6 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""``videoseg-o3 demo``: the learning demo (:mod:`.pipeline`: synthetic data → VTS-CoT → SFT → RL → held-out
-evaluation → report) and, with ``--quick``, the one-minute plumbing run (:mod:`.quick`).
+"""``videoseg-o3 demo``: the learning demo (:mod:`.pipeline`: synthetic data → VTS-CoT → SFT → seg head → RL →
+held-out evaluation → report) and, with ``--quick``, the one-minute plumbing run (:mod:`.quick`).
 
 The runners are imported on first use, so reading :class:`DemoConfig` (the CLI's defaults) stays cheap.
 """

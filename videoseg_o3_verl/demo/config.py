@@ -12,7 +12,7 @@ HELDOUT_SEED_OFFSET = 1_000_003
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """One learning-demo run: synthetic RVOS → VTS-CoT → SFT → RL → eval of three policies → report."""
+    """One learning-demo run: synthetic RVOS → VTS-CoT → SFT → seg head → RL → eval of three policies → report."""
 
     output_dir: str = "demo_output"
     """Where everything goes: data, checkpoints, ``logs/<stage>.log``, ``summary.json``, ``report.html``."""
@@ -26,6 +26,11 @@ class DemoConfig:
     """Held-out samples each policy is evaluated on."""
     sft_steps: int | None = None
     """Optimizer steps of the cold-start SFT; None: the SFT recipe's ``trainer.total_training_steps``."""
+    head_steps: int = 150
+    """Optimizer steps of the cold start's last part: the seg head alone on the frozen SFT policy (same trajectories,
+    same mask loss, ``videoseg_o3.trainable_modules`` without ``policy``); 0 skips it. Not in the released recipe:
+    on the shared-window task the head often ends the joint cold start on an empty-mask plateau, and on the frozen
+    policy it leaves it within 40-60 steps (docs/learning_demo.md, ninth round)."""
     rl_steps: int | None = None
     """Training steps of the VideoSEG-O3 RL run; None: the RL recipe's ``trainer.total_training_steps``."""
     data_preset: str = "grounding_shared"
@@ -79,8 +84,9 @@ class DemoConfig:
                     "sam2_image_size", "sam2_width", "threads"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(f"[demo] {key} must be >= 1, got {getattr(self, key)}")
-        if self.seed < 0:
-            raise ValueError(f"[demo] seed must be >= 0, got {self.seed}")
+        for key in ("seed", "head_steps"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"[demo] {key} must be >= 0, got {getattr(self, key)}")
         if self.report_videos < 0:
             raise ValueError(f"[demo] report_videos must be >= 0, got {self.report_videos}")
         if self.max_selects < 0:

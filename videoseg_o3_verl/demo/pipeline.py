@@ -8,10 +8,13 @@ ETA on the console):
    (``videoseg-o3 synthetic``), and the tiny random Qwen-VL and SAM2 (cached);
 2. ``vts-cot``: cold-start trajectories from the training parquet (``videoseg-o3 vts-cot``);
 3. ``sft``: the cold start on verl's SFT trainer, seg head supervised (``videoseg-o3 sft``);
-4. ``rl``: VideoSEG-O3 RL on verl's PPO trainer from the SFT checkpoint, no scripted replies (``videoseg-o3
+4. ``seg-head``: the cold start's last part, the seg head alone on the frozen SFT policy (the same SFT recipe with
+   ``videoseg_o3.trainable_modules`` without ``policy``; skipped when ``head_steps`` is 0); its checkpoint is the
+   "SFT" policy of the evaluation and the start of RL;
+5. ``rl``: VideoSEG-O3 RL on verl's PPO trainer from the cold-start checkpoint, no scripted replies (``videoseg-o3
    train``);
-5. ``eval``: ``videoseg-o3 eval`` of the fixed guess, the SFT and the RL policies on the held-out samples;
-6. ``report``: ``summary.json`` (means with 95 % bootstrap intervals) and ``report.html`` (curves, table,
+6. ``eval``: ``videoseg-o3 eval`` of the fixed guess, the SFT and the RL policies on the held-out samples;
+7. ``report``: ``summary.json`` (means with 95 % bootstrap intervals) and ``report.html`` (curves, table,
    trajectories).
 """
 
@@ -76,12 +79,17 @@ class DemoPaths:
         return self.root / "sft"
 
     @property
+    def head_dir(self) -> Path:
+        return self.root / "sft_head"
+
+    @property
     def rl_dir(self) -> Path:
         return self.root / "rl"
 
     def outputs(self) -> list[Path]:
         """Everything a run writes (removed before a new run: a stale checkpoint or eval journal would be resumed)."""
-        return [self.root / name for name in ("data", "sft", "rl", "eval", "logs", "summary.json", "report.html")]
+        return [self.root / name for name in ("data", "sft", "sft_head", "rl", "eval", "logs", "summary.json",
+                                              "report.html")]
 
     def metrics(self, stage: str) -> Path:
         """verl's file-tracker JSONL of a training stage."""
@@ -92,6 +100,13 @@ class DemoPaths:
 
     def sft_checkpoint(self, steps: int) -> Path:
         return self.sft_dir / f"global_step_{steps}"
+
+    def coldstart_checkpoint(self, cfg: DemoConfig) -> Path:
+        """The end of the cold start (``hf_policy/`` + ``seg_head/``): the seg-head stage's checkpoint, or the SFT's
+        when that stage is skipped."""
+        if cfg.head_steps:
+            return self.head_dir / f"global_step_{cfg.head_steps}"
+        return self.sft_checkpoint(cfg.sft_steps)
 
     def rl_policy(self, steps: int) -> Path:
         """The RL run's final policy (HF folder; its seg head is the sibling ``seg_head/``)."""
@@ -143,9 +158,27 @@ def sft_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stag
                  env={**_tracker_env(metrics), **stage_threads_env(cfg)})
 
 
+def head_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage:
+    """The seg head alone on the frozen SFT policy, from the SFT's head (``DemoConfig.head_steps``)."""
+    from ..config import TRAINABLE_GROUPS
+
+    metrics = paths.metrics("sft_head")
+    start = paths.sft_checkpoint(cfg.sft_steps)
+    head_only = ",".join(group for group in TRAINABLE_GROUPS if group != "policy")
+    argv = videoseg_cli("sft", "--config-name", cfg.sft_recipe, f"model.path={start / 'hf_policy'}",
+                        f"videoseg_o3.seg_head.path={start / 'seg_head'}",
+                        f"videoseg_o3.trainable_modules=[{head_only}]", f"videoseg_o3.sam2.checkpoint={models['sam2']}",
+                        f"data.train_files={paths.sft_parquet}",
+                        f"trainer.default_local_dir={paths.head_dir}", f"trainer.total_training_steps={cfg.head_steps}",
+                        f"trainer.seed={cfg.seed}", "trainer.logger=[console,file]")
+    return Stage("seg-head", (argv,), total=cfg.head_steps, unit="step",
+                 progress=lambda: count_steps(metrics, SFT_STEP_KEY),
+                 env={**_tracker_env(metrics), **stage_threads_env(cfg)})
+
+
 def rl_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage:
     metrics = paths.metrics("rl")
-    start = paths.sft_checkpoint(cfg.sft_steps)
+    start = paths.coldstart_checkpoint(cfg)
     argv = videoseg_cli("train", "--config-name", cfg.rl_recipe, f"actor_rollout_ref.model.path={start / 'hf_policy'}",
                         f"videoseg_o3.seg_head.path={start / 'seg_head'}",
                         f"videoseg_o3.sam2.checkpoint={models['sam2']}", f"data.train_files={paths.train_parquet}",
@@ -168,7 +201,7 @@ def eval_runs() -> tuple[str, ...]:
 
 def eval_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage:
     """``videoseg-o3 eval`` of every run of :func:`eval_runs` on the first ``n_eval`` held-out samples."""
-    policy = {"sft": ["--model", str(paths.sft_checkpoint(cfg.sft_steps) / "hf_policy")],
+    policy = {"sft": ["--model", str(paths.coldstart_checkpoint(cfg) / "hf_policy")],
               "rl": ["--model", str(paths.rl_policy(cfg.rl_steps))]}
     runs = eval_runs()
     steps = tuple(videoseg_cli("eval", "--config-name", cfg.eval_recipe,
@@ -255,6 +288,8 @@ def run_demo(cfg: DemoConfig | None = None) -> int:
     plan = [(lambda: data_stage(cfg, paths, models), (paths.train_parquet, paths.heldout_parquet)),
             (lambda: vts_cot_stage(cfg, paths), (paths.sft_parquet,)),
             (lambda: sft_stage(cfg, paths, models), (paths.sft_checkpoint(cfg.sft_steps) / "hf_policy",)),
+            *([(lambda: head_stage(cfg, paths, models), (paths.coldstart_checkpoint(cfg) / "seg_head",))]
+              if cfg.head_steps else []),
             (lambda: rl_stage(cfg, paths, models), (paths.rl_policy(cfg.rl_steps),)),
             (lambda: eval_stage(cfg, paths, models), tuple(paths.eval_dir(r) / "metrics.json" for r in eval_runs())),
             (lambda: report_stage(cfg, paths, walls, started, result), ())]

@@ -1,7 +1,7 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""``demo_output/report.html`` of the learning demo (one self-contained file): training curves of SFT and RL as
-inline SVG, the before/after table with 95 % intervals, and the same held-out samples under SFT and RL side by
-side (frames shown per turn, turn texts, predicted vs ground-truth masks — rendered by the eval report)."""
+"""``demo_output/report.html`` of the learning demo (one self-contained file): training curves of SFT, the seg-head
+stage and RL as inline SVG, the before/after table with 95 % intervals, and the same held-out samples under SFT and
+RL side by side (frames shown per turn, turn texts, predicted vs ground-truth masks — rendered by the eval report)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 PLOTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "sft": (("SFT losses", ("sft/ce", "sft/mask_loss")),
             ("SFT mask IoU", ("sft/seg_iou",))),
+    "sft_head": (("Seg-head mask loss", ("sft/mask_loss", "sft/mask_bce", "sft/mask_dice")),
+                 ("Seg-head mask IoU", ("sft/seg_iou",))),
     "rl": (("RL reward", ("videoseg/reward/total",)),
            ("RL reward terms", ("videoseg/reward/*",)),
            ("RL turns", ("videoseg/avg_turns",)),
@@ -32,6 +34,10 @@ PLOTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 }
 """Plots per training stage: title and the metric names drawn (``prefix*``: every metric with that prefix that no
 plot of the stage names explicitly)."""
+
+STAGE_TITLES = {"sft": "SFT (cold start)", "sft_head": "Seg head on the frozen SFT policy (end of the cold start)",
+                "rl": "RL"}
+"""Section titles of the training curves, per stage of :data:`PLOTS`."""
 
 POLICY_NAMES = {"sft": "SFT (cold start)", "rl": "RL"}
 """Row labels of the before/after table (the fixed guess's names its variant)."""
@@ -101,15 +107,16 @@ def pair_html(record: RVOSRecord, sft_entry: dict[str, Any], rl_entry: dict[str,
 
 
 
-def render_demo_report(sft_rows: Sequence[dict[str, Any]], rl_rows: Sequence[dict[str, Any]],
+def render_demo_report(curves: Mapping[str, Sequence[dict[str, Any]]],
                        evaluation: Mapping[str, Mapping[str, Any]], n_eval: int, fixed_guess: str,
                        pairs: Sequence[tuple[RVOSRecord, dict[str, Any], dict[str, Any]]],
                        title: str = "VideoSEG-O3 learning demo") -> str:
-    """The page as a string (see the module docstring)."""
+    """The page as a string (see the module docstring); ``curves``: file-tracker rows per stage of :data:`PLOTS`,
+    drawn in that order."""
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>Held-out evaluation</h2>",
             table_html(evaluation, n_eval, fixed_guess)]
-    for stage, rows in (("sft", sft_rows), ("rl", rl_rows)):
-        body.append(f"<h2>{stage.upper()} training curves</h2>"
+    for stage, rows in curves.items():
+        body.append(f"<h2>{html.escape(STAGE_TITLES[stage])}: training curves</h2>"
                     f'<div class="plots">{"".join(stage_plots(rows, PLOTS[stage]))}</div>')
     body.append("<h2>The same held-out samples under SFT and RL</h2>")
     body.extend(pair_html(*pair) for pair in pairs)
@@ -141,7 +148,8 @@ def write_demo_report(paths: DemoPaths, cfg: DemoConfig, evaluation: Mapping[str
     records = read_parquet_records(str(paths.heldout_parquet))[: cfg.n_eval]
     pairs = same_samples(records, read_journal(paths.eval_dir("sft") / JOURNAL),
                          read_journal(paths.eval_dir("rl") / JOURNAL), cfg.report_videos)
-    text = render_demo_report(read_rows(paths.metrics("sft")), read_rows(paths.metrics("rl")), evaluation,
+    stages = [stage for stage in PLOTS if stage != "sft_head" or cfg.head_steps]
+    text = render_demo_report({stage: read_rows(paths.metrics(stage)) for stage in stages}, evaluation,
                               cfg.n_eval, fixed_guess, pairs)
     path = paths.root / "report.html"
     path.write_text(text, encoding="utf-8")

@@ -40,7 +40,7 @@ import torch.nn as nn
 from verl.workers.engine.base import EngineRegistry
 from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
-from ..config import ENGINE_MODEL_TYPE, VideoSegO3Config, load_videoseg_config
+from ..config import ENGINE_MODEL_TYPE, TRAINABLE_GROUPS, VideoSegO3Config, load_videoseg_config
 from ..env.prompts import SEG_TOKEN
 from .checkpoint_export import export_seg_head
 from .debug_dump import append_engine_record, metric_value
@@ -405,10 +405,6 @@ class VideoSegO3FSDPEngine(FSDPEngineWithLMHead):
     def get_per_tensor_param_shard(self, *args, **kwargs):
         generator, peft_config = super().get_per_tensor_param_shard(*args, **kwargs)
         return without_head(generator), peft_config
-
-
-TRAINABLE_GROUPS = ("policy", "seg_head.proj", "seg_head.prompt_encoder", "seg_head.mask_decoder")
-"""What ``videoseg_o3.trainable_modules`` may name; the SAM2 image encoder is never trained."""
 
 
 def _apply_trainable(module: nn.Module, trainable: list[str]) -> None:
