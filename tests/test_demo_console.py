@@ -154,8 +154,9 @@ def test_one_process_stages_get_every_core_and_rl_keeps_the_environment(tmp_path
 
 
 def test_seg_head_stage_trains_the_head_alone_and_rl_and_eval_start_from_it(tmp_path):
-    """The seg-head stage runs the SFT recipe on the SFT checkpoint with the policy left out of the trained groups;
-    RL and the "sft" evaluation read its checkpoint, or the SFT's when ``head_steps`` is 0."""
+    """The seg-head stage runs the SFT recipe on the SFT policy with a new head (no ``seg_head.path``) and the policy
+    left out of the trained groups; RL and the "sft" evaluation read its checkpoint, or the SFT's when ``head_steps``
+    is 0."""
     from videoseg_o3_verl.demo import DemoConfig
     from videoseg_o3_verl.demo.pipeline import DemoPaths, eval_stage, head_stage, rl_stage
 
@@ -164,7 +165,7 @@ def test_seg_head_stage_trains_the_head_alone_and_rl_and_eval_start_from_it(tmp_
     cfg = DemoConfig(output_dir=str(tmp_path), sft_steps=4, head_steps=3, rl_steps=2)
     argv = head_stage(cfg, paths, models).steps[0]
     sft = tmp_path / "sft" / "global_step_4"
-    assert f"model.path={sft / 'hf_policy'}" in argv and f"videoseg_o3.seg_head.path={sft / 'seg_head'}" in argv
+    assert f"model.path={sft / 'hf_policy'}" in argv and not any("seg_head.path" in arg for arg in argv)
     assert "videoseg_o3.trainable_modules=[seg_head.proj,seg_head.prompt_encoder,seg_head.mask_decoder]" in argv
     assert "trainer.total_training_steps=3" in argv and f"trainer.default_local_dir={tmp_path / 'sft_head'}" in argv
     head = tmp_path / "sft_head" / "global_step_3"

@@ -26,11 +26,12 @@ class DemoConfig:
     """Held-out samples each policy is evaluated on."""
     sft_steps: int | None = None
     """Optimizer steps of the cold-start SFT; None: the SFT recipe's ``trainer.total_training_steps``."""
-    head_steps: int = 150
-    """Optimizer steps of the cold start's last part: the seg head alone on the frozen SFT policy (same trajectories,
-    same mask loss, ``videoseg_o3.trainable_modules`` without ``policy``); 0 skips it. Not in the released recipe:
-    on the shared-window task the head often ends the joint cold start on an empty-mask plateau, and on the frozen
-    policy it leaves it within 40-60 steps (docs/learning_demo.md, ninth round)."""
+    head_steps: int = 500
+    """Optimizer steps of the cold start's last part: a new seg head trained alone on the frozen SFT policy (same
+    trajectories, same mask loss, ``videoseg_o3.trainable_modules`` without ``policy``); 0 skips it. Not in the
+    released recipe: on the shared-window task the head trained with the policy often ends the cold start predicting
+    nothing, while a new head on the frozen policy leaves the empty-mask plateau at step ~220-280
+    (docs/learning_demo.md, ninth round)."""
     rl_steps: int | None = None
     """Training steps of the VideoSEG-O3 RL run; None: the RL recipe's ``trainer.total_training_steps``."""
     data_preset: str = "grounding_shared"

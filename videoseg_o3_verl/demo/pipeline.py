@@ -8,9 +8,9 @@ ETA on the console):
    (``videoseg-o3 synthetic``), and the tiny random Qwen-VL and SAM2 (cached);
 2. ``vts-cot``: cold-start trajectories from the training parquet (``videoseg-o3 vts-cot``);
 3. ``sft``: the cold start on verl's SFT trainer, seg head supervised (``videoseg-o3 sft``);
-4. ``seg-head``: the cold start's last part, the seg head alone on the frozen SFT policy (the same SFT recipe with
-   ``videoseg_o3.trainable_modules`` without ``policy``; skipped when ``head_steps`` is 0); its checkpoint is the
-   "SFT" policy of the evaluation and the start of RL;
+4. ``seg-head``: the cold start's last part, a new seg head trained alone on the frozen SFT policy (the same SFT
+   recipe with ``videoseg_o3.trainable_modules`` without ``policy``; skipped when ``head_steps`` is 0); its
+   checkpoint is the "SFT" policy of the evaluation and the start of RL;
 5. ``rl``: VideoSEG-O3 RL on verl's PPO trainer from the cold-start checkpoint, no scripted replies (``videoseg-o3
    train``);
 6. ``eval``: ``videoseg-o3 eval`` of the fixed guess, the SFT and the RL policies on the held-out samples;
@@ -159,14 +159,14 @@ def sft_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stag
 
 
 def head_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Stage:
-    """The seg head alone on the frozen SFT policy, from the SFT's head (``DemoConfig.head_steps``)."""
+    """A new seg head trained alone on the frozen SFT policy (``DemoConfig.head_steps``): the SFT's own head is left
+    behind (it can end the cold start stuck on an empty-mask plateau that further head-only steps do not leave)."""
     from ..config import TRAINABLE_GROUPS
 
     metrics = paths.metrics("sft_head")
     start = paths.sft_checkpoint(cfg.sft_steps)
     head_only = ",".join(group for group in TRAINABLE_GROUPS if group != "policy")
     argv = videoseg_cli("sft", "--config-name", cfg.sft_recipe, f"model.path={start / 'hf_policy'}",
-                        f"videoseg_o3.seg_head.path={start / 'seg_head'}",
                         f"videoseg_o3.trainable_modules=[{head_only}]", f"videoseg_o3.sam2.checkpoint={models['sam2']}",
                         f"data.train_files={paths.sft_parquet}",
                         f"trainer.default_local_dir={paths.head_dir}", f"trainer.total_training_steps={cfg.head_steps}",
