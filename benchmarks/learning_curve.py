@@ -2,11 +2,11 @@
 """What makes grounding learnable for a CPU-sized policy: cold-start learning curves of task/training variants.
 
 Each variant runs the learning demo's own stages — `videoseg-o3 synthetic --preset <the demo's>`, `videoseg-o3 vts-cot`
-and `videoseg-o3 sft --config-name demo_coldstart` (verl's SFT trainer, seg head supervised) — and the SFT
-checkpoints saved every `--eval-every` steps are evaluated with `evaluate_policies` (the demo's eval: training
-observations, greedy multi-turn episodes, SAM2 propagation) on the same held-out videos, next to the fixed-guess
-baseline. The table lists, per checkpoint, the training wall time and the five episode metrics with their 95 %
-bootstrap intervals.
+and `videoseg-o3 sft --config-name demo_coldstart` (verl's SFT trainer, seg head supervised; not the demo's seg-head
+stage after it) — and the SFT checkpoints saved every `--eval-every` steps are evaluated with `evaluate_policies` (the
+demo's eval: training observations, greedy multi-turn episodes, SAM2 propagation) on the same held-out videos, next to
+the fixed-guess baseline. The table lists, per checkpoint, the training wall time and the five episode metrics with
+their 95 % bootstrap intervals.
 
 Variants (one factor changed from the demo's settings, or two where named). The demo's settings changed in the eighth
 round (docs/learning_demo.md): one window shared by the three objects (`--preset grounding_shared`), the compact trace

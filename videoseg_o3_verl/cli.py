@@ -95,7 +95,7 @@ class Demo(Subcommand):
     SIZES = {"--seed": "seed of the data and the trainers", "--n-train": "synthetic training videos",
              "--n-eval": "held-out samples per policy", "--sft-steps": "SFT optimizer steps",
              "--head-steps": "seg-head steps on the frozen SFT policy (0: none)", "--rl-steps": "RL training steps",
-             "--threads": "torch threads of the SFT and eval stages"}
+             "--threads": "torch threads of the SFT, seg-head and eval stages"}
 
     def add(self, subparsers):
         from .demo.config import DemoConfig

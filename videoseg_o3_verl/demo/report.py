@@ -111,8 +111,8 @@ def render_demo_report(curves: Mapping[str, Sequence[dict[str, Any]]],
                        evaluation: Mapping[str, Mapping[str, Any]], n_eval: int, fixed_guess: str,
                        pairs: Sequence[tuple[RVOSRecord, dict[str, Any], dict[str, Any]]],
                        title: str = "VideoSEG-O3 learning demo") -> str:
-    """The page as a string (see the module docstring); ``curves``: file-tracker rows per stage of :data:`PLOTS`,
-    drawn in that order."""
+    """The page as a string (see the module docstring); ``curves``: file-tracker rows per stage (keys of
+    :data:`PLOTS`), drawn in the mapping's order."""
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>Held-out evaluation</h2>",
             table_html(evaluation, n_eval, fixed_guess)]
     for stage, rows in curves.items():
