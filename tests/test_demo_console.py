@@ -53,8 +53,8 @@ def _fake_stages(monkeypatch, fail: str | None = None):
     monkeypatch.setattr(pipeline, "vts_cot_stage", builder("vts-cot", lambda c, p: [p.sft_parquet]))
     monkeypatch.setattr(pipeline, "sft_stage",
                         builder("sft", lambda c, p: [p.sft_checkpoint(c.sft_steps) / "hf_policy"]))
-    monkeypatch.setattr(pipeline, "head_stage",
-                        builder("seg-head", lambda c, p: [p.coldstart_checkpoint(c) / "seg_head"]))
+    monkeypatch.setattr(pipeline, "head_stage", builder(
+        "seg-head", lambda c, p: [p.coldstart_checkpoint(c) / part for part in ("hf_policy", "seg_head")]))
     monkeypatch.setattr(pipeline, "rl_stage", builder("rl", lambda c, p: [p.rl_policy(c.rl_steps)]))
     monkeypatch.setattr(pipeline, "eval_stage",
                         builder("eval", lambda c, p: [p.eval_dir(r) / "metrics.json" for r in pipeline.eval_runs()]))
@@ -93,6 +93,20 @@ def test_learning_demo_console_budget_and_summary(tmp_path, monkeypatch, capfd):
     assert list(summary["stages"]) == [*STAGE_NAMES, "report"]
     assert summary["n_eval"] == 300 and summary["wall_s"] >= sum(summary["stages"].values()) - 1e-6
     assert not (out / "rl" / "global_step_9").exists() and (out / "notes.txt").read_text() == "mine"
+
+
+def test_learning_demo_without_the_seg_head_stage(tmp_path, monkeypatch, capfd):
+    """``head_steps=0``: six stages, no seg-head log; the SFT checkpoint is the cold start's end."""
+    from videoseg_o3_verl.demo import DemoConfig, run_demo
+
+    _fake_stages(monkeypatch)
+    out = tmp_path / "demo"
+    assert run_demo(DemoConfig(output_dir=str(out), sft_steps=3, head_steps=0, rl_steps=2)) == 0
+    shown = capfd.readouterr().out
+    names = [name for name in STAGE_NAMES if name != "seg-head"]
+    for i, name in enumerate([*names, "report"], start=1):
+        assert f"[{i}/6] {name}" in shown, name
+    assert "seg-head" not in shown and not (out / "logs" / "seg-head.log").exists()
 
 
 def test_learning_demo_failure_names_the_stage_and_its_log(tmp_path, monkeypatch, capfd):
@@ -138,13 +152,14 @@ def test_one_process_stages_get_every_core_and_rl_keeps_the_environment(tmp_path
     # The SFT reads its items in the training process and the eval runs in one process: with scripts/cpu_env.sh's
     # OMP_NUM_THREADS=1 they would leave the second core idle. RL's Ray workers keep the environment's setting.
     from videoseg_o3_verl.demo import DemoConfig
-    from videoseg_o3_verl.demo.pipeline import DemoPaths, eval_stage, rl_stage, sft_stage
+    from videoseg_o3_verl.demo.pipeline import DemoPaths, eval_stage, head_stage, rl_stage, sft_stage
 
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
     models = {"model": "m", "sam2": "s.pt"}
     cfg = DemoConfig(output_dir=str(tmp_path), sft_steps=4, rl_steps=2)
     paths = DemoPaths(tmp_path)
     assert sft_stage(cfg, paths, models).env["OMP_NUM_THREADS"] == "6"
+    assert head_stage(cfg, paths, models).env["OMP_NUM_THREADS"] == "6"
     assert eval_stage(cfg, paths, models).env["OMP_NUM_THREADS"] == "6"
     assert "OMP_NUM_THREADS" not in rl_stage(cfg, paths, models).env
     cfg = DemoConfig(output_dir=str(tmp_path), sft_steps=4, rl_steps=2, threads=1)

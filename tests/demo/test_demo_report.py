@@ -66,12 +66,12 @@ def test_page_has_table_curves_and_side_by_side_trajectories(heldout):
     rl["metrics"] = {"format_valid": 1.0, "keyframe_hit": 1.0, "tiou": 0.5, "jf": 72.25, "reward_total": 4.0}
     pairs = same_samples(heldout, [sft], [rl, _entry(heldout[1], 1, "other")], count=4)
     assert [p[0].name for p in pairs] == [record.name]  # only samples both policies evaluated
-    page = render_demo_report({"sft": SFT_ROWS, "sft_head": SFT_ROWS, "rl": RL_ROWS}, EVAL, 300, "empty", pairs)
+    page = render_demo_report({"rl": RL_ROWS, "sft": SFT_ROWS, "sft_head": SFT_ROWS}, EVAL, 300, "empty", pairs)
     assert "300 held-out samples" in page and "fixed guess (empty mask" in page
     assert "0.750 [0.700, 0.800]" in page and "0.250 [0.200, 0.300]" in page
     assert page.count("<svg") == len(PLOTS["sft"]) + len(PLOTS["sft_head"]) + len(PLOTS["rl"])
-    assert page.index("SFT (cold start): training curves") < page.index("Seg head on the frozen SFT policy") \
-        < page.index("RL: training curves")
+    assert page.index("RL: training curves") < page.index("SFT (cold start): training curves") \
+        < page.index("Seg head on the frozen SFT policy")  # the mapping's order
     left, right = page.index("&lt;think&gt;sft turn"), page.index("&lt;think&gt;rl turn")
     assert page.count('<div class="pair">') == 1 and left < right  # SFT on the left, RL on the right
     assert right > page.index("keyframe hit 1, tIoU 0.500, J&amp;F 72.2, reward 4.000") > left

@@ -1,6 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
 """Cold start on CPU end to end: synthetic data → VTS-CoT → a few SFT steps through verl's SFT trainer (CE and mask
-loss go down, the checkpoint has hf_policy/ and seg_head/) → two steps of the head alone on that policy (the learning
+loss go down, the checkpoint has hf_policy/ and seg_head/) → two steps of a new head alone on that policy (the learning
 demo's seg-head stage: the policy comes out bit-identical, the head moves) → one VideoSEG-O3 RL step from there."""
 
 from __future__ import annotations
@@ -59,12 +59,14 @@ def test_coldstart_sft_then_one_rl_step(tmp_path, tiny_qwen25_path, tiny_sam2_pa
     policy = load_file(str(ckpt / "hf_policy" / "model.safetensors"))
     assert not any(k.startswith("videoseg_seg_head") for k in policy)
 
-    # the demo's seg-head stage: the same recipe on that checkpoint with the policy left out of the trained groups
+    # the demo's seg-head stage: the same recipe on that policy, a new head, the policy left out of the trained groups
+    from videoseg_o3_verl.config import TRAINABLE_GROUPS
+
+    head_only = ",".join(group for group in TRAINABLE_GROUPS if group != "policy")
     head_run = tmp_path / "head_run"
     head_run.mkdir()
     proc, rows = run_cli(["sft", "--config-name", "coldstart_tiny_cpu", f"model.path={ckpt / 'hf_policy'}",
-                          f"videoseg_o3.seg_head.path={ckpt / 'seg_head'}",
-                          "videoseg_o3.trainable_modules=[seg_head.proj,seg_head.prompt_encoder,seg_head.mask_decoder]",
+                          f"videoseg_o3.trainable_modules=[{head_only}]",
                           f"videoseg_o3.sam2.checkpoint={tiny_sam2_path}",
                           f"data.train_files={tmp_path / 'sft.parquet'}",
                           f"trainer.default_local_dir={tmp_path / 'head_ckpt'}", "trainer.total_training_steps=2",
@@ -75,8 +77,8 @@ def test_coldstart_sft_then_one_rl_step(tmp_path, tiny_qwen25_path, tiny_sam2_pa
     frozen = load_file(str(ckpt / "hf_policy" / "model.safetensors"))
     assert frozen.keys() == policy.keys() and all(torch.equal(frozen[k], policy[k]) for k in policy)
     trained, _ = load_seg_head(str(ckpt / "seg_head"), sam2_checkpoint=tiny_sam2_path)
-    before, after = head.state_dict(), trained.state_dict()
-    assert any(not torch.equal(after[k], before[k]) for k in before if k.startswith("mask_decoder."))
+    assert any(f"sam_mask_decoder.{k}" in sam2 and not torch.equal(v.float(), sam2[f"sam_mask_decoder.{k}"].float())
+               for k, v in trained.mask_decoder.state_dict().items())
 
     rl_dir = tmp_path / "rl_run"
     rl_dir.mkdir()

@@ -41,8 +41,8 @@ def test_probe_is_at_chance_on_features_without_the_colour(colour_probe):
 
 
 def test_sam2_probe_reads_each_object_at_its_centre(colour_probe):
-    """Features read at each square's centre tell the colours apart on the demo's random SAM2 (read anywhere else,
-    e.g. with x and y swapped, many land on background or on another square and the probe fails)."""
+    """Features read at each square's centre tell the colours apart on the demo's random SAM2 (with x and y swapped,
+    many reads land on background or on another square: the probe then scored 0.51)."""
     from videoseg_o3_verl.demo.config import DemoConfig
     from videoseg_o3_verl.model.tiny import tiny_sam2
 

@@ -30,7 +30,7 @@ class DemoConfig:
     """Optimizer steps of the cold start's last part: a new seg head trained alone on the frozen SFT policy (same
     trajectories, same mask loss, ``videoseg_o3.trainable_modules`` without ``policy``); 0 skips it. Not in the
     released recipe: on the shared-window task the head trained with the policy often ends the cold start predicting
-    nothing, while a new head on the frozen policy leaves the empty-mask plateau at step ~220-280
+    nothing, while a new head on the frozen policy leaves the empty-mask plateau at step ~160-250
     (docs/learning_demo.md, ninth round)."""
     rl_steps: int | None = None
     """Training steps of the VideoSEG-O3 RL run; None: the RL recipe's ``trainer.total_training_steps``."""
@@ -65,8 +65,8 @@ class DemoConfig:
     report_videos: int = 4
     """Held-out samples whose SFT and RL trajectories the report shows side by side."""
     threads: int | None = None
-    """Torch threads (``OMP_NUM_THREADS``) of the one-process stages, SFT and eval; None: every core. The RL stage
-    keeps the environment's setting (``scripts/cpu_env.sh``: 1), since Ray's workers share the cores."""
+    """Torch threads (``OMP_NUM_THREADS``) of the one-process stages, SFT, seg-head and eval; None: every core. The RL
+    stage keeps the environment's setting (``scripts/cpu_env.sh``: 1), since Ray's workers share the cores."""
 
     def stage_threads(self) -> int:
         """:attr:`threads`, or the number of cores when it is None."""

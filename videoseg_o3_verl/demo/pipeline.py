@@ -80,6 +80,7 @@ class DemoPaths:
 
     @property
     def head_dir(self) -> Path:
+        """The seg-head stage's checkpoints and metrics (an SFT run on the SFT policy, hence the name)."""
         return self.root / "sft_head"
 
     @property
@@ -170,6 +171,7 @@ def head_stage(cfg: DemoConfig, paths: DemoPaths, models: dict[str, str]) -> Sta
                         f"videoseg_o3.trainable_modules=[{head_only}]", f"videoseg_o3.sam2.checkpoint={models['sam2']}",
                         f"data.train_files={paths.sft_parquet}",
                         f"trainer.default_local_dir={paths.head_dir}", f"trainer.total_training_steps={cfg.head_steps}",
+                        f"trainer.total_epochs={cfg.head_steps}",  # a step per epoch at least, however small the data
                         f"trainer.seed={cfg.seed}", "trainer.logger=[console,file]")
     return Stage("seg-head", (argv,), total=cfg.head_steps, unit="step",
                  progress=lambda: count_steps(metrics, SFT_STEP_KEY),
@@ -288,7 +290,8 @@ def run_demo(cfg: DemoConfig | None = None) -> int:
     plan = [(lambda: data_stage(cfg, paths, models), (paths.train_parquet, paths.heldout_parquet)),
             (lambda: vts_cot_stage(cfg, paths), (paths.sft_parquet,)),
             (lambda: sft_stage(cfg, paths, models), (paths.sft_checkpoint(cfg.sft_steps) / "hf_policy",)),
-            *([(lambda: head_stage(cfg, paths, models), (paths.coldstart_checkpoint(cfg) / "seg_head",))]
+            *([(lambda: head_stage(cfg, paths, models),
+                tuple(paths.coldstart_checkpoint(cfg) / part for part in ("hf_policy", "seg_head")))]
               if cfg.head_steps else []),
             (lambda: rl_stage(cfg, paths, models), (paths.rl_policy(cfg.rl_steps),)),
             (lambda: eval_stage(cfg, paths, models), tuple(paths.eval_dir(r) / "metrics.json" for r in eval_runs())),

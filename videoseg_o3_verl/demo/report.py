@@ -148,8 +148,8 @@ def write_demo_report(paths: DemoPaths, cfg: DemoConfig, evaluation: Mapping[str
     records = read_parquet_records(str(paths.heldout_parquet))[: cfg.n_eval]
     pairs = same_samples(records, read_journal(paths.eval_dir("sft") / JOURNAL),
                          read_journal(paths.eval_dir("rl") / JOURNAL), cfg.report_videos)
-    stages = [stage for stage in PLOTS if stage != "sft_head" or cfg.head_steps]
-    text = render_demo_report({stage: read_rows(paths.metrics(stage)) for stage in stages}, evaluation,
+    ran = [stage for stage in PLOTS if paths.metrics(stage).is_file()]  # the seg-head stage is optional
+    text = render_demo_report({stage: read_rows(paths.metrics(stage)) for stage in ran}, evaluation,
                               cfg.n_eval, fixed_guess, pairs)
     path = paths.root / "report.html"
     path.write_text(text, encoding="utf-8")
