@@ -4,25 +4,19 @@ that cover the named object most."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.benchmark_module import load_benchmark
 from videoseg_o3_verl.data.parquet import convert_to_parquet, read_parquet_records
 from videoseg_o3_verl.data.rle import encode_mask
 from videoseg_o3_verl.data.synthetic import generate_synthetic_dataset
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "mask_breakdown.py"
-
 
 @pytest.fixture(scope="module")
 def mask_breakdown():
-    spec = importlib.util.spec_from_file_location("mask_breakdown", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("mask_breakdown")
 
 
 def test_breakdown_counts_groups_iou_and_the_named_object(tmp_path, mask_breakdown):

@@ -4,21 +4,15 @@ each object's colour at its own centre."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "colour_probe.py"
+from tests.benchmark_module import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def colour_probe():
-    spec = importlib.util.spec_from_file_location("colour_probe", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("colour_probe")
 
 
 def test_probe_separates_a_small_colour_signal_in_large_noise(colour_probe):
