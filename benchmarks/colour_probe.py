@@ -17,7 +17,7 @@ the head learning to match the two, not its inputs.
 Usage::
 
     .venv/bin/python benchmarks/colour_probe.py --vts-cot demo_output/data/vts_cot.parquet \\
-        --policy demo_output/sft/global_step_350/hf_policy --policy /path/to/the/initial/policy
+        --policy demo_output/sft/global_step_200/hf_policy --policy /path/to/the/initial/policy
 """
 
 from __future__ import annotations
