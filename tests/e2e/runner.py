@@ -17,10 +17,13 @@ def run_cli(args: list[str], workdir: Path, env: dict[str, str] | None = None, t
             ) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """Run ``python -m videoseg_o3_verl <args>`` with the file tracker on; returns (process, metric rows)."""
     metrics_path = workdir / "metrics.jsonl"
-    full_env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_path), 
+    full_env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_path),
                 "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "videoseg_o3_verl", *args], cwd=workdir, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, timeout=timeout)
+    # Decoded here, not with text=True, whose newline translation would turn every "\r" redraw of a progress bar
+    # into a line of its own (the console-line budgets count the lines a terminal shows).
+    proc.stdout, proc.stderr = (stream.decode(errors="replace") for stream in (proc.stdout, proc.stderr))
     (workdir / "stdout.log").write_text(proc.stdout)
     (workdir / "stderr.log").write_text(proc.stderr)
     rows = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
