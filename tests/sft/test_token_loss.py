@@ -1,6 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The token part of the cold-start loss: digit-weighted CE through verl's own SFT loss, the digit mask of the
-tokenizer, and the one-pass log-probs against verl's padded-path ``prepare_model_outputs``."""
+"""The token part of the cold-start loss: digit- and action-weighted CE through verl's own SFT loss, the digit and
+action masks of the tokenizer, and the one-pass log-probs against verl's padded-path ``prepare_model_outputs``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import torch
 
 from videoseg_o3_verl.sft.config import SFTSettings
 from videoseg_o3_verl.sft.token_loss import (
-    digit_loss_weights,
+    action_token_mask,
     digit_token_mask,
     padded_sequence_log_probs,
     token_log_probs,
+    token_loss_weights,
+    token_weight_table,
 )
 
 
@@ -37,26 +39,58 @@ def _verl_sft_loss(log_probs, loss_mask):
 def test_digit_weighted_ce_hand_case():
     # vocab: id 1 = "7" (a digit), ids 0 and 2 = text. Sequence ids [0, 1, 2, 1]; loss_mask [0, 1, 1, 1]:
     # tokens 1, 2, 3 are trained (targets "7", text, "7"). verl aligns log_prob[t] with loss_mask[t + 1].
-    is_digit = torch.tensor([False, True, False])
     ids = _nested([[0, 1, 2, 1]])
     mask = _nested([[0, 1, 1, 1]], dtype=torch.long)
     # log p of the targets: tokens 1, 2, 3 -> log_prob positions 0, 1, 2: ce = 1.0, 2.0, 4.0 (last position unused)
     log_probs = _nested([[-1.0, -2.0, -4.0, -9.0]])
-    weights = digit_loss_weights(ids, mask, is_digit, 5.0)
+    weights = token_loss_weights(ids, mask, torch.tensor([1.0, 5.0, 1.0]))
     assert weights.values().tolist() == [0.0, 5.0, 1.0, 5.0]
     # weighted mean: (5·1 + 1·2 + 5·4) / (5 + 1 + 5) = 27 / 11
     assert _verl_sft_loss(log_probs, weights) == pytest.approx(27 / 11, rel=1e-6)
     # weight 1: plain token mean (1 + 2 + 4) / 3, and the weights are exactly the mask
-    plain = digit_loss_weights(ids, mask, is_digit, 1.0)
+    plain = token_loss_weights(ids, mask, torch.ones(3))
     assert torch.equal(plain.values(), mask.values().float())
     assert _verl_sft_loss(log_probs, plain) == pytest.approx(7 / 3, rel=1e-6)
     assert _verl_sft_loss(log_probs, mask) == pytest.approx(7 / 3, rel=1e-6)
 
 
-def test_digit_weights_dense_layout_and_untrained_digits_stay_zero():
-    is_digit = torch.tensor([False, True])
-    weights = digit_loss_weights(torch.tensor([[1, 0, 1]]), torch.tensor([[0, 1, 1]]), is_digit, 3.0)
+def test_token_weights_dense_layout_and_untrained_digits_stay_zero():
+    weights = token_loss_weights(torch.tensor([[1, 0, 1]]), torch.tensor([[0, 1, 1]]), torch.tensor([1.0, 3.0]))
     assert weights.tolist() == [[0.0, 1.0, 3.0]]
+
+
+def test_action_weighted_ce_hand_case(tiny_qwen25_path):
+    # "Action: answer.</think><answer>…</RefSeg></answer>": the three tokens naming the action weigh 4, the rest 1
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen25_path)
+    text = "Action: answer.</think><answer>{}</answer>"
+    ids = tokenizer(text)["input_ids"]
+    table = token_weight_table(tokenizer, digit_weight=1.0, action_weight=4.0)
+    weights = token_loss_weights(torch.tensor(ids), torch.ones(len(ids), dtype=torch.long), table)
+    assert [tokenizer.decode([i]) for i, w in zip(ids, weights.tolist()) if w == 4.0] == [" answer", "<answer",
+                                                                                          "answer"]
+    assert sorted(set(weights.tolist())) == [1.0, 4.0]
+    # through verl's loss: ce 1 on every token, 2 on the closing "answer" -> (sum of w·ce) / (sum of w)
+    n = len(ids)
+    ce = torch.ones(n)
+    closing = n - 2  # "answer" of "</answer>": ids end with "></", "answer", ">"
+    assert tokenizer.decode([ids[closing]]) == "answer"
+    ce[closing] = 2.0
+    log_probs = _nested([(-torch.roll(ce, -1)).tolist()])  # log_prob[t] scores token t + 1
+    mask = _nested([[0] + [1] * (n - 1)], dtype=torch.long)  # the first token is never a target
+    loss = _verl_sft_loss(log_probs, token_loss_weights(_nested([ids]), mask, table))
+    # targets: tokens 1..n-1; weights 4 on the three action tokens (none of them is token 0), 1 on the other n - 4
+    assert loss == pytest.approx((4 * 1 + 4 * 1 + 4 * 2 + (n - 4) * 1) / (12 + n - 4), rel=1e-6)
+
+
+def test_action_token_mask_of_the_tiny_tokenizer(tiny_qwen25_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen25_path)
+    mask = action_token_mask(tokenizer)
+    names = sorted(tokenizer.decode([i]) for i in torch.nonzero(mask).flatten().tolist())
+    assert names == [" answer", " select", "<answer", "<select", "answer", "select"]
 
 
 def test_digit_token_mask_of_the_tiny_tokenizer(tiny_qwen25_path):
@@ -70,10 +104,12 @@ def test_digit_token_mask_of_the_tiny_tokenizer(tiny_qwen25_path):
     assert [tokenizer.decode([i]) for i in ids if mask[i]] == ["1", "2", "3"]
 
 
-def test_digit_weight_setting_is_validated():
-    assert SFTSettings().digit_weight == 1.0
+def test_digit_and_action_weight_settings_are_validated():
+    assert (SFTSettings().digit_weight, SFTSettings().action_weight) == (1.0, 1.0)
     with pytest.raises(ValueError, match=r"\[videoseg_o3_sft.digit_weight\]"):
         SFTSettings(digit_weight=0.0)
+    with pytest.raises(ValueError, match=r"\[videoseg_o3_sft.action_weight\]"):
+        SFTSettings(action_weight=-1.0)
 
 
 def test_token_log_probs_hand_case():

@@ -14,7 +14,7 @@ BCE_MODES = ("points", "full")
 @dataclass(frozen=True)
 class SFTSettings:
     """Mask supervision of every [SEG] during cold-start SFT (loss = CE + bce_weight·BCE + dice_weight·Dice) and the
-    token loss's digit weight."""
+    token loss's digit and action weights."""
 
     bce_weight: float = 2.0
     """Weight of the mask BCE (2.0 in the released cold start)."""
@@ -38,6 +38,10 @@ class SFTSettings:
     digit_weight: float = 1.0
     """Cross-entropy weight of assistant tokens that are digits (frame indices): the token loss is the weighted mean
     ``Σ w·ce / Σ w`` over the assistant tokens, ``w`` = this value on digits and 1 elsewhere (1 = plain CE)."""
+
+    action_weight: float = 1.0
+    """Cross-entropy weight of assistant tokens that name the action (``answer``/``select`` in ``Action:`` and in
+    the opening and the closing tag), applied as ``digit_weight`` (1 = plain CE)."""
 
     supervise_spatial: bool = True
     """Also decode every [SEG] on the first turn's high-resolution frames and supervise those masks."""
@@ -74,8 +78,9 @@ class SFTSettings:
         for name in ("bce_weight", "dice_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"[videoseg_o3_sft.{name}] must be >= 0, got {getattr(self, name)}")
-        if not self.digit_weight > 0:
-            raise ValueError(f"[videoseg_o3_sft.digit_weight] must be > 0, got {self.digit_weight}")
+        for name in ("digit_weight", "action_weight"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"[videoseg_o3_sft.{name}] must be > 0, got {getattr(self, name)}")
         if not 0 <= self.lora_dropout < 1:
             raise ValueError(f"[videoseg_o3_sft.lora_dropout] must be in [0, 1), got {self.lora_dropout}")
         if self.num_points < 1:

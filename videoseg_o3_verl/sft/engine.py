@@ -12,8 +12,9 @@ and the checkpoint layout (verl checkpoint + ``seg_head/``) are the RL engine's;
   dice_weight·Dice`` against the ground truth to verl's token loss;
 - optionally (``causal_without_padding_mask``) the padded batch runs through SDPA's causal kernel without verl's
   padding mask (``causal_padding.py``);
-- the token loss is verl's, with the ``loss_mask`` turned into weights when ``digit_weight != 1`` (digit tokens
-  weigh more, ``token_loss.py``), and its fp32 log-probs computed in one pass instead of verl's per-token loop;
+- the token loss is verl's, with the ``loss_mask`` turned into weights when ``digit_weight`` or ``action_weight``
+  is not 1 (digit tokens, the action names weigh more, ``token_loss.py``), and its fp32 log-probs computed in one
+  pass instead of verl's per-token loop;
 - LoRA (``model.lora_rank > 0``) keeps the seg head and ``lora_trained_modules`` (``embed_tokens``, ``lm_head``)
   fully trainable, and ``frozen_policy_modules`` (e.g. the vision tower) frozen;
 - the checkpoint also exports ``hf_policy/``: the policy as a Hugging Face folder (LoRA merged, head removed), which
@@ -44,7 +45,7 @@ from ..verl_ext.seg_batch import SampleSegs, build_head_inputs, split_head_outpu
 from .causal_padding import without_padding_mask
 from .config import SFTSettings
 from .mask_loss import sft_mask_loss
-from .token_loss import digit_loss_weights, digit_token_mask, padded_sequence_log_probs
+from .token_loss import padded_sequence_log_probs, token_loss_weights, token_weight_table
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
             from ..model import vision_attention
 
             vision_attention.install()
-        self._is_digit: torch.Tensor | None = None
+        self._token_weights: torch.Tensor | None = None
         self._point_rng = torch.Generator().manual_seed(int(getattr(engine_config, "seed", 0) or 0))
         super().__init__(model_config, engine_config, *args, **kwargs)
 
@@ -224,13 +225,14 @@ class VideoSegO3SFTEngine(VideoSegO3FSDPEngine):
         return {_OUT_MASK_LOSS: torch.stack(losses), _OUT_METRICS: metrics}
 
     def forward_backward_batch(self, data, loss_function, forward_only=False):
-        """verl's loop; with ``digit_weight != 1`` the ``loss_mask`` becomes the CE weights first (``token_loss.py``),
-        so verl's token normaliser (the batch's ``loss_mask`` sum) is the sum of the weights."""
-        if self.sft.digit_weight != 1.0 and "loss_mask" in data.keys():
-            if self._is_digit is None:
-                self._is_digit = digit_token_mask(self.model_config.tokenizer)
-            data["loss_mask"] = digit_loss_weights(data["input_ids"], data["loss_mask"], self._is_digit,
-                                                   self.sft.digit_weight)
+        """verl's loop; with ``digit_weight`` or ``action_weight`` not 1 the ``loss_mask`` becomes the CE weights first
+        (``token_loss.py``), so verl's token normaliser (the batch's ``loss_mask`` sum) is the sum of the weights."""
+        weighted = self.sft.digit_weight != 1.0 or self.sft.action_weight != 1.0
+        if weighted and "loss_mask" in data.keys():
+            if self._token_weights is None:
+                self._token_weights = token_weight_table(self.model_config.tokenizer, self.sft.digit_weight,
+                                                         self.sft.action_weight)
+            data["loss_mask"] = token_loss_weights(data["input_ids"], data["loss_mask"], self._token_weights)
         return super().forward_backward_batch(data, loss_function, forward_only)
 
     def forward_step(self, micro_batch, loss_function, forward_only):

@@ -1,10 +1,12 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The token part of the cold-start loss: per-token log-probs and the digit weights of the cross-entropy.
+"""The token part of the cold-start loss: per-token log-probs and the token weights of the cross-entropy.
 
 verl's SFT loss is ``-Σ m_i·log p_i / Σ m_i`` over the global batch, with ``m`` the ``loss_mask`` (1 on assistant
-tokens) and ``Σ m_i`` computed by verl before micro-batching. Replacing ``m`` by weights ``w_i = m_i·(digit_weight
-if token i is a digit else 1)`` turns the same code into the weighted mean ``Σ w_i·ce_i / Σ w_i``, which is how
-``videoseg_o3_sft.digit_weight`` is applied (:func:`digit_loss_weights`); with weight 1 the mask is left untouched.
+tokens) and ``Σ m_i`` computed by verl before micro-batching. Replacing ``m`` by weights ``w_i = m_i·W[token i]``
+turns the same code into the weighted mean ``Σ w_i·ce_i / Σ w_i``, which is how ``videoseg_o3_sft.digit_weight``
+(digit tokens: the frame indices) and ``videoseg_o3_sft.action_weight`` (tokens naming the action: ``answer`` /
+``select`` in the reasoning's ``Action:``, the opening and the closing tag) are applied: ``W`` is
+:func:`token_weight_table`, the weights :func:`token_loss_weights`; with all weights 1 the mask is left untouched.
 
 :func:`token_log_probs` is verl's fp32 ``logprobs_from_logits`` (label logit minus log-sum-exp) on all tokens at
 once: verl's CPU fallback loops over the tokens one by one (a Python loop of ~10k iterations per micro-batch).
@@ -15,6 +17,8 @@ from __future__ import annotations
 import torch
 
 DIGITS = frozenset("0123456789")
+ACTION_WORDS = frozenset({"answer", "select"})
+"""The action names of the trajectory format: ``Action: answer.``, ``<answer>…</answer>``, likewise ``select``."""
 
 
 def digit_token_mask(tokenizer) -> torch.Tensor:
@@ -23,15 +27,29 @@ def digit_token_mask(tokenizer) -> torch.Tensor:
     return torch.tensor([bool(t.strip()) and set(t.strip()) <= DIGITS for t in texts], dtype=torch.bool)
 
 
-def digit_loss_weights(input_ids: torch.Tensor, loss_mask: torch.Tensor, is_digit: torch.Tensor,
-                       digit_weight: float) -> torch.Tensor:
-    """``loss_mask`` as float weights, ``digit_weight`` on the trained tokens that are digits.
+def action_token_mask(tokenizer) -> torch.Tensor:
+    """``[len(tokenizer)]`` bool: True where the token is an action name, alone or with the tag characters and
+    spaces around it (``answer``, `` select``, ``<answer``, ``</select>``)."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return torch.tensor([t.strip().strip("</>").strip() in ACTION_WORDS for t in texts], dtype=torch.bool)
+
+
+def token_weight_table(tokenizer, digit_weight: float = 1.0, action_weight: float = 1.0) -> torch.Tensor:
+    """``[len(tokenizer)]`` float32 CE weight of each token: ``digit_weight`` on :func:`digit_token_mask`,
+    ``action_weight`` on :func:`action_token_mask`, 1 elsewhere."""
+    table = torch.ones(len(tokenizer), dtype=torch.float32)
+    table[digit_token_mask(tokenizer)] = float(digit_weight)
+    table[action_token_mask(tokenizer)] = float(action_weight)
+    return table
+
+
+def token_loss_weights(input_ids: torch.Tensor, loss_mask: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """``loss_mask`` as float weights: ``table[token]`` on the trained tokens, 0 elsewhere.
 
     Args:
         input_ids: token ids (any shape, or a jagged nested tensor).
         loss_mask: 0/1 mask of the same layout (1 = token is trained).
-        is_digit: ``[V]`` bool, :func:`digit_token_mask`.
-        digit_weight: the weight of a digit token (1 = plain cross-entropy).
+        table: ``[V]`` float weights, :func:`token_weight_table`.
 
     Returns:
         float32 weights in the layout of ``loss_mask``.
@@ -39,8 +57,7 @@ def digit_loss_weights(input_ids: torch.Tensor, loss_mask: torch.Tensor, is_digi
     nested = loss_mask.is_nested
     ids = input_ids.values() if nested else input_ids
     mask = loss_mask.values() if nested else loss_mask
-    digit = is_digit.to(ids.device)[ids]
-    weights = mask.float() * torch.where(digit, torch.tensor(float(digit_weight), device=mask.device), 1.0)
+    weights = mask.float() * table.to(ids.device)[ids]
     if nested:
         return torch.nested.nested_tensor_from_jagged(weights, loss_mask.offsets())
     return weights
