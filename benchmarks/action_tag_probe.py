@@ -21,7 +21,7 @@ from collections import defaultdict
 
 import torch
 
-ACTIONS = ("answer", "select")
+from videoseg_o3_verl.sft.token_loss import ACTION_WORDS
 
 
 def closing_tag_probabilities(input_ids: list[int], log_probs: torch.Tensor, loss_mask: list[int], *,
@@ -59,7 +59,7 @@ def probe(policy: str, vts_cot: str, limit: int) -> dict[tuple[int, str], list[f
     config = OmegaConf.create({"pad_mode": "no_padding", "max_length": 8192, "truncation": "error"})
     dataset = VideoSegSFTDataset(vts_cot, tokenizer, config, processor)
     prefix = tokenizer("</RefSeg></answer>")["input_ids"][-3]
-    action_ids = {a: tokenizer(f"</RefSeg></{a}>")["input_ids"][-2] for a in ACTIONS}
+    action_ids = {a: tokenizer(f"</RefSeg></{a}>")["input_ids"][-2] for a in sorted(ACTION_WORDS)}
     groups: dict[tuple[int, str], list[float]] = defaultdict(list)
     for index in range(min(limit, len(dataset))):
         item = dataset[index]

@@ -1,6 +1,6 @@
 # Copyright 2026 The videoseg-o3-verl authors. Licensed under the Apache License, Version 2.0.
-"""The token part of the cold-start loss: digit- and action-weighted CE through verl's own SFT loss, the digit and
-action masks of the tokenizer, and the one-pass log-probs against verl's padded-path ``prepare_model_outputs``."""
+"""The token part of the cold-start loss: digit- and action-weighted CE through verl's own SFT loss, the weight table
+of the tokenizer, and the one-pass log-probs against verl's padded-path ``prepare_model_outputs``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import torch
 
 from videoseg_o3_verl.sft.config import SFTSettings
 from videoseg_o3_verl.sft.token_loss import (
-    action_token_mask,
-    digit_token_mask,
     padded_sequence_log_probs,
     token_log_probs,
     token_loss_weights,
@@ -84,24 +82,20 @@ def test_action_weighted_ce_hand_case(tiny_qwen25_path):
     assert loss == pytest.approx((4 * 1 + 4 * 1 + 4 * 2 + (n - 4) * 1) / (12 + n - 4), rel=1e-6)
 
 
-def test_action_token_mask_of_the_tiny_tokenizer(tiny_qwen25_path):
+def test_weight_table_of_the_tiny_tokenizer_names_the_digits_and_the_actions(tiny_qwen25_path):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_qwen25_path)
-    mask = action_token_mask(tokenizer)
-    names = sorted(tokenizer.decode([i]) for i in torch.nonzero(mask).flatten().tolist())
-    assert names == [" answer", " select", "<answer", "<select", "answer", "select"]
+    table = token_weight_table(tokenizer, digit_weight=5.0, action_weight=20.0)
+    assert table.shape == (len(tokenizer),) and set(table.tolist()) == {1.0, 5.0, 20.0}
 
+    def weighted(value):
+        return sorted(tokenizer.decode([i]) for i in torch.nonzero(table == value).flatten().tolist())
 
-def test_digit_token_mask_of_the_tiny_tokenizer(tiny_qwen25_path):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen25_path)
-    mask = digit_token_mask(tokenizer)
-    assert mask.shape == (len(tokenizer),)
-    assert sorted(tokenizer.decode([i]).strip() for i in torch.nonzero(mask).flatten().tolist()) == list("0123456789")
+    assert [t.strip() for t in weighted(5.0)] == list("0123456789")
+    assert weighted(20.0) == [" answer", " select", "<answer", "<select", "answer", "select"]
     ids = tokenizer('{"start": 12, "keyframe": 3}')["input_ids"]
-    assert [tokenizer.decode([i]) for i in ids if mask[i]] == ["1", "2", "3"]
+    assert [tokenizer.decode([i]) for i in ids if table[i] == 5.0] == ["1", "2", "3"]
 
 
 def test_digit_and_action_weight_settings_are_validated():

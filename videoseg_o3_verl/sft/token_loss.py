@@ -21,26 +21,28 @@ ACTION_WORDS = frozenset({"answer", "select"})
 """The action names of the trajectory format: ``Action: answer.``, ``<answer>…</answer>``, likewise ``select``."""
 
 
-def digit_token_mask(tokenizer) -> torch.Tensor:
-    """``[len(tokenizer)]`` bool: True where the token decodes to ASCII digits only (surrounding spaces ignored)."""
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-    return torch.tensor([bool(t.strip()) and set(t.strip()) <= DIGITS for t in texts], dtype=torch.bool)
+def is_digit_text(text: str) -> bool:
+    """True where ``text`` is ASCII digits only (surrounding spaces ignored)."""
+    return bool(text.strip()) and set(text.strip()) <= DIGITS
 
 
-def action_token_mask(tokenizer) -> torch.Tensor:
-    """``[len(tokenizer)]`` bool: True where the token is an action name, alone or with the tag characters and
-    spaces around it (``answer``, `` select``, ``<answer``, ``</select>``)."""
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-    return torch.tensor([t.strip().strip("</>").strip() in ACTION_WORDS for t in texts], dtype=torch.bool)
+def is_action_text(text: str) -> bool:
+    """True where ``text`` is an action name, alone or with the tag characters and spaces around it (``answer``,
+    `` select``, ``<answer``, ``</select>``)."""
+    return text.strip().strip("</>").strip() in ACTION_WORDS
 
 
 def token_weight_table(tokenizer, digit_weight: float = 1.0, action_weight: float = 1.0) -> torch.Tensor:
-    """``[len(tokenizer)]`` float32 CE weight of each token: ``digit_weight`` on :func:`digit_token_mask`,
-    ``action_weight`` on :func:`action_token_mask`, 1 elsewhere."""
-    table = torch.ones(len(tokenizer), dtype=torch.float32)
-    table[digit_token_mask(tokenizer)] = float(digit_weight)
-    table[action_token_mask(tokenizer)] = float(action_weight)
-    return table
+    """``[len(tokenizer)]`` float32 CE weight of each token: ``digit_weight`` on digit tokens
+    (:func:`is_digit_text`), ``action_weight`` on action names (:func:`is_action_text`), 1 elsewhere."""
+
+    def weight(text: str) -> float:
+        if is_digit_text(text):
+            return float(digit_weight)
+        return float(action_weight) if is_action_text(text) else 1.0
+
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return torch.tensor([weight(t) for t in texts], dtype=torch.float32)
 
 
 def token_loss_weights(input_ids: torch.Tensor, loss_mask: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
