@@ -53,6 +53,11 @@ class SegHeadSettings:
     """A fresh head (``path: null``) standardises the [SEG] hidden states with running per-feature statistics before
     ``proj`` (not in the released head; a loaded head keeps what it was saved with, its statistics frozen). For small
     randomly initialised policies, whose [SEG] states are nearly one shared vector (the learning demo)."""
+    input_norm_momentum: float = 0.0
+    """Momentum of a loaded head's standardizer statistics in the training forwards (``stat ← (1 - m)·stat +
+    m·batch_stat``); 0 keeps the statistics it was saved with. Training moves the policy's [SEG] states, so frozen
+    statistics feed the projection shifted inputs; following them helped the learning demo's masks in some RL runs
+    and hurt them in others (docs/learning_demo.md). Ignored without a standardizer."""
 
 
 @dataclass
@@ -203,6 +208,9 @@ class VideoSegO3Config:
         if self.aux_loss.pooling not in AUX_POOLINGS:
             problems.append(f"videoseg_o3.aux_loss.pooling must be one of {list(AUX_POOLINGS)}, got "
                             f"{self.aux_loss.pooling!r}")
+        if not 0.0 <= self.seg_head.input_norm_momentum <= 1.0:
+            problems.append(f"videoseg_o3.seg_head.input_norm_momentum must be in [0, 1], got "
+                            f"{self.seg_head.input_norm_momentum}")
         if self.seg_head.max_segs_per_sample < 1:
             problems.append(f"videoseg_o3.seg_head.max_segs_per_sample must be >= 1, got "
                             f"{self.seg_head.max_segs_per_sample}")

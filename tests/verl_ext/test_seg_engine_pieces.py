@@ -118,7 +118,7 @@ def test_videoseg_loss_adds_scaled_aux_and_shifts_ref_by_the_injection():
 
 def test_engine_seg_head_fresh_with_input_norm_then_loaded_as_saved(tiny_sam2_path, tmp_path):
     """A fresh head follows ``[videoseg_o3.seg_head.input_norm]``; a head given by ``path`` keeps what it was saved
-    with, its statistics frozen (the RL stage continues the cold start's head); a wrong hidden size is refused."""
+    with, its statistics frozen unless ``input_norm_momentum`` moves them; a wrong hidden size is refused."""
     from videoseg_o3_verl.config import load_videoseg_config
     from videoseg_o3_verl.model.seg_head_io import save_seg_head
     from videoseg_o3_verl.verl_ext.engine import engine_seg_head
@@ -130,11 +130,19 @@ def test_engine_seg_head_fresh_with_input_norm_then_loaded_as_saved(tiny_sam2_pa
     assert engine_seg_head(settings(), 64)[0].input_norm is None
     head, _ = engine_seg_head(settings(input_norm=True), 64)
     assert head.input_norm is not None
+    head.input_norm.update(torch.randn(6, 64))  # the cold start's statistics
     save_seg_head(head, tmp_path, sam2_checkpoint=tiny_sam2_path, hidden_size=64)
     loaded = engine_seg_head(settings(path=str(tmp_path)), 64)[0]
-    assert loaded.input_norm is not None and loaded.input_norm.momentum == 0.0  # the RL stage keeps the statistics
+    assert loaded.input_norm is not None and loaded.input_norm.momentum == 0.0  # by default the statistics stay
     before = loaded.input_norm.mean.clone()
     loaded.embed(torch.randn(4, 64, requires_grad=True))
     assert torch.equal(loaded.input_norm.mean, before)
+    # with input_norm_momentum they follow the training forwards' [SEG] states: mean <- 0.75 mean + 0.25 batch mean
+    following = engine_seg_head(settings(path=str(tmp_path), input_norm_momentum=0.25), 64)[0]
+    batch = torch.randn(4, 64) + 3.0
+    following.embed(batch.clone().requires_grad_(True))
+    torch.testing.assert_close(following.input_norm.mean, 0.75 * before + 0.25 * batch.mean(0))
+    with pytest.raises(ValueError, match=r"input_norm_momentum must be in \[0, 1\], got 1.5"):
+        settings(input_norm_momentum=1.5).validate()
     with pytest.raises(ValueError, match=r"seg_head.path\] head expects hidden size 64, the policy has 32"):
         engine_seg_head(settings(path=str(tmp_path)), 32)

@@ -95,8 +95,8 @@ class _Table(nn.Module):
 
 def engine_seg_head(videoseg: VideoSegO3Config, hidden_size: int):
     """``(head, frame encoder)`` of the engine: the head saved at ``[videoseg_o3.seg_head.path]`` (with what it was
-    saved with; a [SEG] standardizer's statistics stay frozen), or a fresh one on the recipe's SAM2 (``input_norm``
-    from the recipe)."""
+    saved with; a [SEG] standardizer's statistics move by ``input_norm_momentum``, default frozen), or a fresh one on
+    the recipe's SAM2 (``input_norm`` from the recipe)."""
     from videoseg_reward.sam2_model import load_sam2_model
 
     from ..model.frame_encoder import FrameEncoder
@@ -109,8 +109,8 @@ def engine_seg_head(videoseg: VideoSegO3Config, hidden_size: int):
                          "(actor_rollout_ref.model.override_config.videoseg_o3 must interpolate ${videoseg_o3})")
     if settings.path:
         head, encoder = load_seg_head(settings.path, sam2_checkpoint=sam2.checkpoint)
-        if head.input_norm is not None:  # keep the cold start's statistics: rollouts and updates see one map
-            head.input_norm.momentum = 0.0
+        if head.input_norm is not None:
+            head.input_norm.momentum = settings.input_norm_momentum
     else:
         sam2_model = load_sam2_model(sam2.checkpoint, config=sam2.config, image_size=sam2.image_size)
         head = build_seg_head(hidden_size, sam2_model, input_norm=settings.input_norm)
