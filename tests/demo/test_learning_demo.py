@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.long, pytest.mark.slow, pytest.mark.e2e, pytest.mark.r
 
 SHORT = {"--n-eval": 150, "--rl-steps": recipe_steps(DemoConfig.rl_recipe)}
 """The shortened run: half the held-out samples; the data, cold start and RL steps of the default (learning needs
-them: at half the RL steps the constant-lr policy was still in the dip of its first updates, where a cold start at
-the ceiling can lose mask quality; docs/learning_demo.md, twelfth round)."""
+them: at half the RL steps, RL from a cold start near the ceiling lost mask reward in two runs of three, at all 24
+in none of two; docs/learning_demo.md, twelfth round)."""
 MIN_SFT_FORMAT = 0.8
 """SFT format_valid at least this (the full demo aims at 0.9)."""
 REWARD_MARGIN = 0.1
