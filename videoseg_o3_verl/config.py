@@ -51,8 +51,9 @@ class SegHeadSettings:
     """Frozen SAM2 image-encoder features kept per worker (keyed by video and frame)."""
     input_norm: bool = False
     """A fresh head (``path: null``) standardises the [SEG] hidden states with running per-feature statistics before
-    ``proj`` (not in the released head; a loaded head keeps what it was saved with, its statistics frozen). For small
-    randomly initialised policies, whose [SEG] states are nearly one shared vector (the learning demo)."""
+    ``proj`` (not in the released head; a loaded head keeps what it was saved with, its statistics frozen unless
+    ``input_norm_momentum`` moves them). For small randomly initialised policies, whose [SEG] states are nearly one
+    shared vector (the learning demo)."""
     input_norm_momentum: float = 0.0
     """Momentum of a loaded head's standardizer statistics in the training forwards (``stat ← (1 - m)·stat +
     m·batch_stat``); 0 keeps the statistics it was saved with. Training moves the policy's [SEG] states, so frozen
